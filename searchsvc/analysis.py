@@ -1,0 +1,285 @@
+"""Analysis stage: normalization, jieba segmentation and the Whoosh tokenizers built on them."""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+from whoosh.analysis import Token, Tokenizer
+
+from searchsvc.markup import ZERO_WIDTH
+
+CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_CJK = re.compile(f"[{CJK_RANGES}]")
+# A unit of the substring representation: one CJK character, or one run of other letters/digits.
+_UNIT = re.compile(f"[{CJK_RANGES}]|(?:(?![{CJK_RANGES}])[^\\W_])+")
+_WORDISH = re.compile(r"[^\W_]")
+
+
+class _FoldTable(dict):  # type: ignore[type-arg]
+    """str.translate table filled on demand: NFKC, zero-width removal, lower case, t2s per character.
+
+    Characters whose folded form is not exactly one character are remembered in `varlen`, so
+    offsets into the original text need mapping only when one of them occurs.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.varlen: set[str] = set()
+        self._varlen_re: tuple[int, re.Pattern[str] | None] = (0, None)
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        folded = "" if ch in ZERO_WIDTH else unicodedata.normalize("NFKC", ch).lower()
+        folded = "".join(_t2s_char(c) for c in folded)
+        if len(folded) != 1:
+            self.varlen.add(ch)
+        self[code] = folded
+        return folded
+
+    def varlen_pattern(self) -> re.Pattern[str] | None:
+        size, pattern = self._varlen_re
+        if size != len(self.varlen):
+            chars = "".join(re.escape(c) for c in sorted(self.varlen))
+            pattern = re.compile(f"[{chars}]") if chars else None
+            self._varlen_re = (len(self.varlen), pattern)
+        return pattern
+
+
+@functools.lru_cache(maxsize=1)
+def _opencc() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def _t2s_char(ch: str) -> str:
+    if not _CJK.match(ch):
+        return ch
+    out = _opencc().convert(ch)
+    return out if len(out) == 1 else ch
+
+
+_FOLD = _FoldTable()
+
+
+def normalize(text: str) -> str:
+    """The matching form of text: NFKC, no zero-width characters, lower case, simplified Chinese."""
+    return text.translate(_FOLD)
+
+
+def normalize_with_offsets(text: str) -> tuple[str, list[int] | None]:
+    """normalize() plus, when lengths differ, the original index of every normalized character."""
+    norm = text.translate(_FOLD)
+    pattern = _FOLD.varlen_pattern()
+    if pattern is None or not pattern.search(text):
+        return norm, None
+    origin: list[int] = []
+    last = 0
+    for found in pattern.finditer(text):
+        i = found.start()
+        origin.extend(range(last, i))
+        origin.extend([i] * len(_FOLD[ord(text[i])]))
+        last = i + 1
+    origin.extend(range(last, len(text)))
+    return norm, origin
+
+
+def original_span(origin: list[int] | None, start: int, end: int) -> tuple[int, int]:
+    """Map a [start, end) span of normalized text back to the original text."""
+    if origin is None:
+        return start, end
+    if start >= len(origin):
+        tail = origin[-1] + 1 if origin else 0
+        return tail, tail
+    return origin[start], (origin[end - 1] + 1 if end > start else origin[start])
+
+
+class Segmenter(Protocol):
+    def tokenize(self, text: str, mode: str = ..., hmm: bool = ...) -> list[tuple[str, int, int]]: ...
+
+
+@functools.lru_cache(maxsize=4)
+def get_segmenter(engine: str = "auto", userdict: str | None = None) -> Segmenter:
+    """rjieba (jieba-rs, same dictionary, HMM off gives jieba's tokens) when present, else jieba."""
+    if engine in ("auto", "rjieba"):
+        try:
+            import rjieba
+
+            seg: Any = rjieba.Jieba()
+            if userdict:
+                for word, freq, tag in read_userdict(userdict):
+                    seg.add_word(word, freq, tag)
+            return _RjiebaAdapter(seg)
+        except ImportError:
+            if engine == "rjieba":
+                raise
+    import jieba
+
+    tk = jieba.Tokenizer()
+    if userdict:
+        with open(userdict, "rb") as fh:  # jieba leaves a file it opened itself unclosed
+            tk.load_userdict(fh)
+    return _JiebaAdapter(tk)
+
+
+class _RjiebaAdapter:
+    def __init__(self, seg: Any) -> None:
+        self._seg = seg
+
+    def tokenize(self, text: str, mode: str = "default", hmm: bool = False) -> list[tuple[str, int, int]]:
+        return self._seg.tokenize(text, mode=mode, hmm=hmm)  # type: ignore[no-any-return]
+
+
+class _JiebaAdapter:
+    def __init__(self, tk: Any) -> None:
+        self._tk = tk
+
+    def tokenize(self, text: str, mode: str = "default", hmm: bool = False) -> list[tuple[str, int, int]]:
+        return list(self._tk.tokenize(text, mode=mode, HMM=hmm))
+
+
+def read_userdict(path: str) -> Iterator[tuple[str, int | None, str | None]]:
+    """jieba's user dictionary format: `word [freq] [tag]` per line."""
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        parts = line.strip().split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        tag = parts[-1] if len(parts) > 1 and not parts[-1].isdigit() else None
+        yield parts[0], freq, tag
+
+
+def segment(norm: str, search: bool, engine: str = "auto", userdict: str | None = None) -> list[tuple[str, int, int, int]]:
+    """jieba words of normalized text as (word, start, end, ordinal).
+
+    In search mode, sub-words come with their word and share its ordinal, so a phrase of words
+    keeps consecutive positions. Whitespace and punctuation are not words.
+    """
+    tokens = get_segmenter(engine, userdict).tokenize(norm, mode="search" if search else "default", hmm=False)
+    # jieba's search mode emits a word's sub-words just before the word: walking backwards, a
+    # token ending at or before the current word's start is the previous word.
+    owner = [0] * len(tokens)
+    word_start = len(norm) + 1
+    full = 0
+    for i in range(len(tokens) - 1, -1, -1):
+        _, start, end = tokens[i]
+        if end <= word_start:
+            full += 1
+            word_start = start
+        owner[i] = full
+    out = []
+    ordinal = -1
+    last_owner = None
+    for (word, start, end), own in zip(tokens, owner):
+        if not (word.isalnum() or _WORDISH.search(word)):
+            continue
+        if own != last_owner:
+            ordinal += 1
+            last_owner = own
+        out.append((word, start, end, ordinal))
+    return out
+
+
+def substring_units(norm: str) -> list[tuple[str, int, int]]:
+    """The substring representation of normalized text as (term, start, end), one per unit.
+
+    A CJK character followed directly by another gives their bigram; one that is not gives itself;
+    a run of other letters or digits gives the run. Any substring of the text then appears as a
+    run of consecutive terms, so exact substring search is a phrase query over these terms.
+    """
+    units = [(m.group(), m.start(), m.end()) for m in _UNIT.finditer(norm)]
+    out = []
+    last = len(units) - 1
+    for i, (text, start, end) in enumerate(units):
+        if len(text) == 1 and _CJK.match(text) and i < last:
+            nxt, nstart, nend = units[i + 1]
+            if nstart == end and len(nxt) == 1 and _CJK.match(nxt):
+                out.append((text + nxt, start, nend))
+                continue
+        out.append((text, start, end))
+    return out
+
+
+def cjk_chars(norm: str) -> list[tuple[str, int, int]]:
+    return [(m.group(), m.start(), m.end()) for m in _CJK.finditer(norm)]
+
+
+def is_cjk(text: str) -> bool:
+    return bool(_CJK.match(text))
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    engine: str = "auto"
+    userdict: str | None = None
+
+
+class _BaseTokenizer(Tokenizer):  # type: ignore[misc]
+    """Whoosh's tokenizer contract over normalized text; offsets point into the original value."""
+
+    def __init__(self, engine: str = "auto", userdict: str | None = None) -> None:
+        self.engine = engine
+        self.userdict = userdict
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int]]:
+        raise NotImplementedError
+
+    def __call__(
+        self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
+        removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
+        mode: str = "", **kwargs: Any,
+    ) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            t.original = value
+            t.text = normalize(value)
+            t.boost = 1.0
+            if positions:
+                t.pos = start_pos
+            if chars:
+                t.startchar, t.endchar = start_char, start_char + len(value)
+            yield t
+            return
+        norm, origin = normalize_with_offsets(value) if chars or keeporiginal else (normalize(value), None)
+        for text, start, end, pos in self._terms(norm, mode):
+            t.text = text
+            t.boost = 1.0
+            t.stopped = False
+            if positions:
+                t.pos = start_pos + pos
+            if chars or keeporiginal:
+                ostart, oend = original_span(origin, start, end)
+                if keeporiginal:
+                    t.original = value[ostart:oend]
+                if chars:
+                    t.startchar, t.endchar = start_char + ostart, start_char + oend
+            yield t
+
+
+class JiebaTokenizer(_BaseTokenizer):
+    """jieba words; search-mode sub-words at index time, default mode for queries."""
+
+    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int]]:
+        return segment(norm, mode == "index", self.engine, self.userdict)
+
+
+class SubstringTokenizer(_BaseTokenizer):
+    """CJK bigrams (and run-final characters) and other words, for exact substring phrases."""
+
+    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int]]:
+        return [(text, s, e, i) for i, (text, s, e) in enumerate(substring_units(norm))]
+
+
+class CharTokenizer(_BaseTokenizer):
+    """Every CJK character, so a one-character query finds every post that contains it."""
+
+    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int]]:
+        return [(text, s, e, i) for i, (text, s, e) in enumerate(cjk_chars(norm))]

@@ -1,0 +1,146 @@
+"""The `searchsvc` command: reindex, serve, search."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from searchsvc.documents import DEFAULT_PERMALINK, PostError, iter_post_files
+from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy, update_index
+from searchsvc.query import QueryError, build_plan, parse_query
+from searchsvc.search import SearchIndex, make_request, run_query
+
+DEFAULT_INDEX = "index"
+SHOWN_PER_WARNING = 3
+
+
+def _index_option(f: Any) -> Any:
+    return click.option(
+        "--index", "index_dir", envvar="SEARCHSVC_INDEX", default=DEFAULT_INDEX, show_default=True,
+        type=click.Path(file_okay=False, path_type=Path), help="Index directory (env SEARCHSVC_INDEX).",
+    )(f)
+
+
+@click.group()
+@click.version_option(package_name="searchsvc")
+def main() -> None:
+    """Full-text search for folders of Chinese posts."""
+
+
+@main.command()
+@click.option("--posts", "posts_dir", envvar="SEARCHSVC_POSTS", default="source/_posts", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder of posts (env SEARCHSVC_POSTS).")
+@_index_option
+@click.option("--full", is_flag=True, help="Rebuild from scratch into a new generation, then swap it in.")
+@click.option("--permalink", envvar="SEARCHSVC_PERMALINK", default=DEFAULT_PERMALINK, show_default=True,
+              help="URL pattern: :year :month :day :i_month :i_day :title :name :slug.")
+@click.option("--userdict", envvar="SEARCHSVC_USERDICT", type=click.Path(dir_okay=False, exists=True),
+              help="jieba user dictionary (word [freq] [tag] per line).")
+@click.option("--verbose", "-v", is_flag=True, help="List every warning, not only the first of each kind.")
+def reindex(posts_dir: Path, index_dir: Path, full: bool, permalink: str, userdict: str | None, verbose: bool) -> None:
+    """Bring the index in line with the posts folder."""
+    if not posts_dir.is_dir():
+        raise click.ClickException(f"No posts folder at {posts_dir}. Pass --posts DIR or set SEARCHSVC_POSTS.")
+    settings = IndexSettings.create(permalink=permalink, userdict=userdict)
+    total = sum(1 for _ in iter_post_files(posts_dir)) if sys.stderr.isatty() else 0
+    try:
+        if total:
+            with click.progressbar(length=total, label="indexing", file=sys.stderr) as bar:
+                report = update_index(posts_dir, index_dir, full=full, settings=settings, progress=lambda _: bar.update(1))
+        else:
+            report = update_index(posts_dir, index_dir, full=full, settings=settings)
+    except ReindexBusy as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (OSError, PostError) as exc:
+        raise click.ClickException(f"reindex stopped, the previous index is still in place: {exc}") from exc
+    for path, reason in report.skipped:
+        click.echo(f"skipped {path}: {reason}", err=True)
+    _echo_warnings(report.warnings, verbose)
+    click.echo(report.summary())
+
+
+def _echo_warnings(warnings: list[tuple[str, str]], verbose: bool) -> None:
+    kinds: Counter[str] = Counter()
+    for path, message in warnings:
+        kind = message.split(" (")[0].split(" '")[0]
+        kinds[kind] += 1
+        if verbose or kinds[kind] <= SHOWN_PER_WARNING:
+            click.echo(f"warning {path}: {message}", err=True)
+    for kind, count in kinds.items():
+        if count > SHOWN_PER_WARNING and not verbose:
+            click.echo(f"warning: {count - SHOWN_PER_WARNING} more posts with: {kind} (use -v to list them)", err=True)
+
+
+def open_index_or_fail(index_dir: Path) -> SearchIndex:
+    try:
+        return SearchIndex(index_dir)
+    except IndexMissing as exc:
+        raise click.ClickException(f"No index at {exc.path}/. Run `searchsvc reindex --posts DIR` first.") from exc
+
+
+@main.command()
+@click.argument("query")
+@_index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON as /api/search.")
+@click.option("--explain", is_flag=True, help="Print the parsed query and the Whoosh query it becomes.")
+@click.option("--page", default="1", show_default=True)
+@click.option("--per-page", default="10", show_default=True)
+@click.option("--sort", default="relevance", show_default=True)
+@click.option("--category", multiple=True)
+@click.option("--tag", multiple=True)
+@click.option("--author", multiple=True)
+def search(query: str, index_dir: Path, as_json: bool, explain: bool, page: str, per_page: str, sort: str,
+           category: tuple[str, ...], tag: tuple[str, ...], author: tuple[str, ...]) -> None:
+    """Search from the terminal."""
+    params = {"q": [query], "page": [page], "per_page": [per_page], "sort": [sort],
+              "category": list(category), "tag": list(tag), "author": list(author)}
+    try:
+        request = make_request(params)
+    except QueryError as exc:
+        raise click.UsageError(str(exc)) from exc
+    index = open_index_or_fail(index_dir)
+    if explain:
+        parsed = parse_query(query, index.analysis)
+        click.echo(f"parsed: {parsed}")
+        click.echo(f"whoosh: {build_plan(parsed, request.filters)}")
+    result = run_query(index, request)
+    if as_json:
+        from searchsvc.render import result_json
+
+        click.echo(json.dumps(result_json(result), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{result.total} results ({result.took_ms} ms)" + (f"; try: {result.suggestion}" if result.suggestion else ""))
+    for n, hit in enumerate(result.hits, start=(request.page - 1) * request.per_page + 1):
+        click.echo(f"{n:>3}. {hit.title}  [{hit.id}]  {hit.date:%Y-%m-%d}  score {hit.score}")
+        click.echo("     " + _terminal_marks(hit.snippet_html))
+
+
+def _terminal_marks(snippet_html: str) -> str:
+    import html
+
+    bold, plain = ("\x1b[1;33m", "\x1b[0m") if sys.stdout.isatty() else ("[", "]")
+    return html.unescape(snippet_html.replace("<mark>", bold).replace("</mark>", plain))
+
+
+@main.command()
+@_index_option
+@click.option("--host", envvar="SEARCHSVC_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="SEARCHSVC_PORT", default=5000, show_default=True, type=int)
+@click.option("--threads", envvar="SEARCHSVC_THREADS", default=8, show_default=True, type=int)
+def serve(index_dir: Path, host: str, port: int, threads: int) -> None:
+    """Serve the search page and the JSON API with waitress."""
+    import waitress
+
+    from searchsvc.web import create_app
+
+    open_index_or_fail(index_dir)  # fail now with a clear message, not on the first request
+    app = create_app({"INDEX_DIR": str(index_dir)})
+    click.echo(f"searchsvc serving {index_dir}/ on http://{host}:{port}/ (pid {os.getpid()})", err=True)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="searchsvc")
+

@@ -1,0 +1,355 @@
+"""Index stage: the schema, generations on disk, and full or incremental reindex."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from whoosh import index as whoosh_index
+from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.index import Index
+
+from searchsvc.analysis import AnalysisSettings, CharTokenizer, JiebaTokenizer, SubstringTokenizer, normalize
+from searchsvc.documents import DEFAULT_PERMALINK, Post, PostError, content_hash, iter_post_files, load_post
+
+SCHEMA_VERSION = 1
+CURRENT = "CURRENT"
+LOCK = ".reindex.lock"
+SETTINGS = "searchsvc.json"
+
+
+class IndexMissing(Exception):
+    """There is no index at the given path yet."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no index at {path}")
+        self.path = path
+
+
+class ReindexBusy(Exception):
+    """Another reindex holds the lock on this index."""
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """What a generation was built with; a change to any of it needs a full rebuild."""
+
+    permalink: str = DEFAULT_PERMALINK
+    engine: str = "auto"
+    userdict: str | None = None
+    userdict_hash: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @classmethod
+    def create(cls, permalink: str = DEFAULT_PERMALINK, engine: str = "auto", userdict: str | None = None) -> IndexSettings:
+        digest = hashlib.sha1(Path(userdict).read_bytes()).hexdigest() if userdict else ""
+        path = str(Path(userdict).resolve()) if userdict else None
+        return cls(permalink=permalink, engine=engine, userdict=path, userdict_hash=digest)
+
+    @property
+    def analysis(self) -> AnalysisSettings:
+        return AnalysisSettings(engine=self.engine, userdict=self.userdict)
+
+
+def build_schema(analysis: AnalysisSettings = AnalysisSettings()) -> Schema:
+    words = JiebaTokenizer(analysis.engine, analysis.userdict)
+    facet = dict(stored=True, lowercase=False, scorable=False, commas=True)
+    return Schema(
+        id=ID(stored=True, unique=True, sortable=True),
+        hash=ID(sortable=True),
+        title=TEXT(analyzer=words, stored=True, phrase=False, field_boost=2.0),
+        title_sub=TEXT(analyzer=SubstringTokenizer(), phrase=True, field_boost=2.0),
+        title_chr=TEXT(analyzer=CharTokenizer(), phrase=False, field_boost=2.0),
+        title_exact=ID(),
+        body=TEXT(analyzer=words, phrase=False),
+        body_sub=TEXT(analyzer=SubstringTokenizer(), phrase=True),
+        body_chr=TEXT(analyzer=CharTokenizer(), phrase=False),
+        text=STORED(),
+        url=STORED(),
+        image=STORED(),
+        date=DATETIME(stored=True, sortable=True),
+        category=KEYWORD(**facet),
+        tag=KEYWORD(**facet),
+        author=KEYWORD(**facet),
+    )
+
+
+def post_fields(post: Post) -> dict[str, Any]:
+    """One Post as the values of one Whoosh document."""
+    return dict(
+        id=post.id,
+        hash=post.content_hash,
+        title=post.title,
+        title_sub=post.title,
+        title_chr=post.title,
+        title_exact=exact_title(post.title),
+        body=post.body,
+        body_sub=post.body,
+        body_chr=post.body,
+        text=zlib.compress(post.body.encode("utf-8"), 6),
+        url=post.url,
+        image=post.image,
+        date=post.date,
+        category=list(post.categories),
+        tag=list(post.tags),
+        author=list(post.authors),
+    )
+
+
+def exact_title(text: str) -> str:
+    return " ".join(normalize(text).split())
+
+
+def stored_text(blob: bytes) -> str:
+    return zlib.decompress(blob).decode("utf-8")
+
+
+# --- generations on disk -------------------------------------------------------------------
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    gen = index_dir / name
+    return gen if name and gen.is_dir() else None
+
+
+def read_settings(gen: Path) -> IndexSettings:
+    data = json.loads((gen / SETTINGS).read_text(encoding="utf-8"))
+    return IndexSettings(**data)
+
+
+def open_index(index_dir: Path) -> tuple[Index, str]:
+    """Open the current generation; returns the index and the generation's name."""
+    gen = current_generation(index_dir)
+    if gen is None:
+        raise IndexMissing(index_dir)
+    settings = read_settings(gen)
+    return whoosh_index.open_dir(str(gen), schema=build_schema(settings.analysis)), gen.name
+
+
+def generation_token(index_dir: Path, ix: Index | None = None, gen_name: str | None = None) -> tuple[str, int]:
+    """Changes whenever a full rebuild swaps generations or an incremental reindex commits."""
+    gen = current_generation(index_dir)
+    if gen is None:
+        raise IndexMissing(index_dir)
+    if ix is not None and gen.name == gen_name:
+        return gen.name, ix.latest_generation()
+    return gen.name, whoosh_index.FileIndex(whoosh_index.FileStorage(str(gen)), schema=None).latest_generation()
+
+
+def _swap_current(index_dir: Path, gen: Path) -> None:
+    tmp = index_dir / (CURRENT + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(gen.name + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_dir / CURRENT)
+    dir_fd = os.open(index_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
+    """Keep the current and the previous generation: a server may still be reading the latter."""
+    gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
+    for gen in gens:
+        if gen.name not in keep:
+            shutil.rmtree(gen, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def reindex_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise ReindexBusy(f"another reindex is running on {index_dir}; try again when it has finished") from exc
+            raise
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# --- reindex -------------------------------------------------------------------------------
+
+
+@dataclass
+class ReindexReport:
+    full: bool = False
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    generation: str = ""
+
+    @property
+    def indexed(self) -> int:
+        return self.added + self.updated
+
+    def summary(self) -> str:
+        rate = self.indexed / self.seconds if self.seconds > 0 else 0.0
+        kind = "full rebuild" if self.full else "incremental"
+        return (
+            f"{kind}: {self.added} added, {self.updated} updated, {self.deleted} deleted, "
+            f"{self.unchanged} unchanged, {len(self.skipped)} skipped in {self.seconds:.1f} s "
+            f"({rate:.0f} docs/s)"
+        )
+
+
+Progress = Callable[[str], None]
+
+
+def _existing_hashes(ix: Index) -> dict[str, str]:
+    with ix.reader() as reader:
+        ids = reader.column_reader("id")
+        hashes = reader.column_reader("hash")
+        return {ids[n]: hashes[n] for n in reader.all_doc_ids()}
+
+
+def update_index(
+    posts_dir: Path,
+    index_dir: Path,
+    *,
+    full: bool = False,
+    settings: IndexSettings | None = None,
+    progress: Progress | None = None,
+    limitmb: int = 256,
+) -> ReindexReport:
+    """Bring the index in line with the folder. Full rebuilds build a new generation and swap it in."""
+    posts_dir = Path(posts_dir)
+    index_dir = Path(index_dir)
+    if not posts_dir.is_dir():
+        raise FileNotFoundError(f"posts folder {posts_dir} does not exist")
+    settings = settings or IndexSettings.create()
+    started = time.perf_counter()
+    with reindex_lock(index_dir):
+        gen = current_generation(index_dir)
+        if gen is not None and not full:
+            try:
+                full = read_settings(gen) != settings
+            except (OSError, ValueError, TypeError):
+                full = True
+        report = ReindexReport(full=full or gen is None)
+        if report.full:
+            _full_build(posts_dir, index_dir, settings, report, progress, limitmb)
+        else:
+            assert gen is not None
+            _incremental(posts_dir, gen, settings, report, progress, limitmb)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _full_build(
+    posts_dir: Path, index_dir: Path, settings: IndexSettings, report: ReindexReport,
+    progress: Progress | None, limitmb: int,
+) -> None:
+    previous = current_generation(index_dir)
+    gen = index_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
+    gen.mkdir(parents=True)
+    try:
+        ix = whoosh_index.create_in(str(gen), build_schema(settings.analysis))
+        writer = ix.writer(limitmb=limitmb)
+        try:
+            for post in _read_posts(posts_dir, settings, report, progress, None):
+                writer.add_document(**post_fields(post))
+                report.added += 1
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        (gen / SETTINGS).write_text(json.dumps(asdict(settings)), encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(gen, ignore_errors=True)
+        raise
+    _swap_current(index_dir, gen)
+    report.generation = gen.name
+    _remove_old_generations(index_dir, keep={gen.name} | ({previous.name} if previous else set()))
+
+
+def _incremental(
+    posts_dir: Path, gen: Path, settings: IndexSettings, report: ReindexReport,
+    progress: Progress | None, limitmb: int,
+) -> None:
+    ix = whoosh_index.open_dir(str(gen), schema=build_schema(settings.analysis))
+    existing = _existing_hashes(ix)
+    seen: set[str] = set()
+    writer = ix.writer(limitmb=limitmb)
+    try:
+        for post in _read_posts(posts_dir, settings, report, progress, (existing, seen)):
+            if post.id in existing:
+                writer.update_document(**post_fields(post))
+                report.updated += 1
+            else:
+                writer.add_document(**post_fields(post))
+                report.added += 1
+        for post_id in existing.keys() - seen:
+            writer.delete_by_term("id", post_id)
+            report.deleted += 1
+    except BaseException:
+        writer.cancel()
+        raise
+    if report.indexed or report.deleted:
+        writer.commit()
+    else:
+        writer.cancel()
+    report.generation = gen.name
+
+
+def _read_posts(
+    posts_dir: Path, settings: IndexSettings, report: ReindexReport, progress: Progress | None,
+    incremental: tuple[dict[str, str], set[str]] | None,
+) -> Iterator[Post]:
+    """Posts that need (re)indexing; unchanged files are only hashed, bad files are reported."""
+    for path in iter_post_files(posts_dir):
+        post_id = path.relative_to(posts_dir).as_posix()
+        if progress:
+            progress(post_id)
+        if incremental is not None:
+            existing, seen = incremental
+            if post_id in existing:
+                try:
+                    unchanged = content_hash(path.read_bytes()) == existing[post_id]
+                except OSError:
+                    unchanged = False
+                if unchanged:
+                    seen.add(post_id)
+                    report.unchanged += 1
+                    continue
+        try:
+            post = load_post(path, posts_dir, permalink=settings.permalink)
+        except PostError as exc:
+            reason = exc.reason
+        except Exception as exc:  # one bad file must never stop the other posts from indexing
+            reason = f"could not be read: {type(exc).__name__}: {exc}"
+        else:
+            if incremental is not None:
+                incremental[1].add(post_id)
+            report.warnings.extend((post.id, w) for w in post.warnings)
+            yield post
+            continue
+        if incremental is not None and post_id in incremental[0]:
+            # A post that was fine before and is damaged now keeps its indexed version.
+            incremental[1].add(post_id)
+            reason += "; kept the version indexed before"
+        report.skipped.append((post_id, reason))

@@ -1,0 +1,121 @@
+"""Analysis: normalization, offsets, and Whoosh's tokenizer contract with jieba."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from whoosh import query as wq
+from whoosh.fields import ID, TEXT, Schema
+from whoosh.filedb.filestore import RamStorage
+
+from searchsvc.analysis import (
+    JiebaTokenizer, SubstringTokenizer, get_segmenter, normalize, normalize_with_offsets, original_span,
+    segment, substring_units,
+)
+from searchsvc.query import substring_query
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("繁體中文數據庫", "繁体中文数据库"),
+        ("４．３億", "4.3亿"),
+        ("ＡＢＣ Python", "abc python"),
+        ("数\u200b据\ufeff库", "数据库"),
+        ("全角\u3000空格", "全角 空格"),
+        ("臺灣烏龍茶", "台湾乌龙茶"),
+    ],
+)
+def test_normalize(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+def test_offsets_survive_length_changes() -> None:
+    text = "甲…乙⑩丙\u200b丁"
+    norm, origin = normalize_with_offsets(text)
+    assert norm == "甲...乙10丙丁"
+    for term, original in [("乙", "乙"), ("丙丁", "丙\u200b丁"), ("...", "…"), ("10", "⑩"), ("0丙", "⑩丙")]:
+        start = norm.index(term)
+        s, e = original_span(origin, start, start + len(term))
+        assert text[s:e] == original
+    plain, none = normalize_with_offsets("没有变化的文字")
+    assert none is None and plain == "没有变化的文字"
+
+
+def tokens(tokenizer: object, text: str, mode: str = "index") -> list[tuple[str, int, int, int]]:
+    return [(t.text, t.pos, t.startchar, t.endchar) for t in tokenizer(text, positions=True, chars=True, mode=mode)]  # type: ignore[operator]
+
+
+def test_search_mode_sub_words_share_their_words_position() -> None:
+    got = tokens(JiebaTokenizer(), "南京市長江大橋的人工智能")
+    assert got == [
+        ("南京", 0, 0, 2), ("京市", 0, 1, 3), ("南京市", 0, 0, 3),
+        ("长江", 1, 3, 5), ("大桥", 1, 5, 7), ("长江大桥", 1, 3, 7),
+        ("的", 2, 7, 8),
+        ("人工", 3, 8, 10), ("智能", 3, 10, 12), ("人工智能", 3, 8, 12),
+    ]
+    assert [t[0] for t in tokens(JiebaTokenizer(), "南京市长江大桥", mode="query")] == ["南京市", "长江大桥"]
+
+
+def test_offsets_point_into_the_original_text() -> None:
+    text = "ＡＢＣ，４．３億元…人工智能"
+    for word, _, start, end in tokens(JiebaTokenizer(), text):
+        assert normalize(text[start:end]) == word
+    assert [w for w, *_ in tokens(JiebaTokenizer(), text, mode="query")] == ["abc", "4", "3", "亿元", "人工智能"]
+
+
+def test_start_pos_and_start_char_are_honoured() -> None:
+    got = [(t.pos, t.startchar) for t in JiebaTokenizer()("数据库", positions=True, chars=True, start_pos=5, start_char=100, mode="query")]
+    assert got == [(5, 100)]
+
+
+def test_every_occurrence_of_a_repeated_word_is_located() -> None:
+    text = "人工智能，还是人工智能。人工智能！"
+    spans = [(s, e) for w, _, s, e in tokens(JiebaTokenizer(), text) if w == "人工智能"]
+    assert spans == [(0, 4), (7, 11), (12, 16)]
+
+
+def test_rjieba_and_jieba_give_the_same_words() -> None:
+    text = "福州的数字经济规模达4600亿元，人工智能和区块链等新兴产业发展迅速。"
+    for mode in ("default", "search"):
+        assert get_segmenter("rjieba").tokenize(text, mode) == get_segmenter("jieba").tokenize(text, mode)
+
+
+def test_user_dictionary_is_honoured(tmp_path: Path) -> None:
+    userdict = tmp_path / "dict.txt"
+    userdict.write_text("数智福州 10000 n\n", encoding="utf-8")
+    assert "数智福州" not in [w for w, *_ in segment("数智福州建设", False)]
+    for engine in ("rjieba", "jieba"):
+        assert [w for w, *_ in segment("数智福州建设", False, engine, str(userdict))] == ["数智福州", "建设"]
+
+
+def test_substring_units() -> None:
+    assert [u for u, _, _ in substring_units("用python写数字，经济")] == ["用", "python", "写数", "数字", "字", "经济", "济"]
+
+
+def test_tokenizer_pickles_with_settings_only() -> None:
+    tok = JiebaTokenizer("rjieba", None)
+    assert pickle.loads(pickle.dumps(tok)) == tok
+    assert set(vars(tok)) == {"engine", "userdict"}
+
+
+@pytest.fixture
+def ram_index() -> object:
+    words = JiebaTokenizer()
+    schema = Schema(id=ID(stored=True), body=TEXT(analyzer=words), body_sub=TEXT(analyzer=SubstringTokenizer()),
+                    body_chr=TEXT(analyzer=words))
+    ix = RamStorage().create_index(schema)
+    with ix.writer() as w:
+        w.add_document(id="a", body="人工智能改变世界", body_sub="人工智能改变世界", body_chr="")
+        w.add_document(id="b", body="人工和智能是两个词", body_sub="人工和智能是两个词", body_chr="")
+    return ix
+
+
+def test_quoted_phrase_is_found(ram_index: object) -> None:
+    """Consecutive words are a phrase; any substring is one too, through the bigram field."""
+    with ram_index.searcher() as s:  # type: ignore[attr-defined]
+        assert [h["id"] for h in s.search(wq.Phrase("body", ["人工智能", "改变"]))] == ["a"]
+        assert [h["id"] for h in s.search(substring_query("body", "工智能改"))] == ["a"]
+        assert [h["id"] for h in s.search(wq.Term("body", "智能"))] in (["a", "b"], ["b", "a"])
