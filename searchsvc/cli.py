@@ -144,3 +144,5 @@ def serve(index_dir: Path, host: str, port: int, threads: int) -> None:
     click.echo(f"searchsvc serving {index_dir}/ on http://{host}:{port}/ (pid {os.getpid()})", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="searchsvc")
 
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Reindex: full and incremental, bad files, atomic swaps, crashes and concurrent runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from searchsvc.cli import main
+from searchsvc.index import CURRENT, ReindexBusy, current_generation, open_index, reindex_lock, update_index
+from searchsvc.search import SearchIndex, make_request, run_query
+
+from conftest import ODD_POSTS, SKIPPED, write_posts
+
+
+def ids(index_dir: Path, q: str) -> list[str]:
+    result = run_query(SearchIndex(index_dir), make_request({"q": [q], "per_page": ["100"]}))
+    return sorted(h.id for h in result.hits)
+
+
+def all_ids(index_dir: Path) -> set[str]:
+    ix, _ = open_index(index_dir)
+    with ix.reader() as r:
+        return {fields["id"] for _, fields in r.iter_docs()}
+
+
+def test_every_shape_is_indexed_and_bad_files_listed(odd_posts: Path, tmp_path: Path) -> None:
+    report = update_index(odd_posts, tmp_path / "ix", full=True)
+    assert report.added == len(ODD_POSTS) - len(SKIPPED)
+    assert sorted(p for p, _ in report.skipped) == sorted(SKIPPED)
+    assert dict(report.skipped)["empty.md"] == "empty file"
+    warned = {p for p, _ in report.warnings}
+    assert {"broken-yaml.md", "gbk.md", "bad-utf8.md", "no-date.md"} <= warned
+    assert all_ids(tmp_path / "ix") == set(ODD_POSTS) - SKIPPED
+    assert ids(tmp_path / "ix", "今日数据行业日报") == ["broken-yaml.md"]
+    assert ids(tmp_path / "ix", "4600亿元") == ["hexo-repost.md"]
+
+
+def test_markup_is_not_searchable(odd_posts: Path, tmp_path: Path) -> None:
+    update_index(odd_posts, tmp_path / "ix", full=True)
+    for markup in ("img", "src", "https", "png", "base64", "iVBORw0KGgo", "secret", "figure", "nbsp"):
+        assert ids(tmp_path / "ix", markup) == [], markup
+
+
+def test_incremental_add_change_delete_rename(sample_posts: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "ix"
+    first = update_index(sample_posts, index_dir)
+    assert first.full and first.added == 41
+    gen = current_generation(index_dir)
+
+    (sample_posts / "2019/sichuan-hotpot.md").unlink()
+    edited = sample_posts / "2019/hangzhou-west-lake.md"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("片儿川", "葱包桧"), encoding="utf-8")
+    (sample_posts / "2026/new-post.md").write_text("---\ntitle: 新文章\ndate: 2026-05-05\n---\n雪豹出现在山谷。\n", encoding="utf-8")
+    (sample_posts / "2024/guilin-trip.md").rename(sample_posts / "2024/guilin.md")
+
+    report = update_index(sample_posts, index_dir)
+    assert (report.full, report.added, report.updated, report.deleted, report.unchanged) == (False, 2, 1, 2, 38)
+    assert current_generation(index_dir) == gen  # incremental: same generation, new commit
+    assert ids(index_dir, "火锅") == []
+    assert ids(index_dir, "片儿川") == []
+    assert ids(index_dir, "葱包桧") == ["2019/hangzhou-west-lake.md"]
+    assert ids(index_dir, "雪豹") == ["2026/new-post.md"]
+    assert ids(index_dir, "漓江") == ["2024/guilin.md"]
+
+    again = update_index(sample_posts, index_dir)
+    assert (again.added, again.updated, again.deleted, again.unchanged) == (0, 0, 0, 41)
+
+
+def test_a_post_damaged_later_keeps_its_indexed_version(sample_posts: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "ix"
+    update_index(sample_posts, index_dir)
+    (sample_posts / "2021/marathon.md").write_bytes(b"")
+    report = update_index(sample_posts, index_dir)
+    assert report.skipped == [("2021/marathon.md", "empty file; kept the version indexed before")]
+    assert report.deleted == 0
+    assert ids(index_dir, "马拉松") == ["2021/marathon.md"]
+
+
+def test_full_rebuild_swaps_generations_and_keeps_the_previous(sample_posts: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "ix"
+    update_index(sample_posts, index_dir, full=True)
+    first = current_generation(index_dir)
+    update_index(sample_posts, index_dir, full=True)
+    second = current_generation(index_dir)
+    update_index(sample_posts, index_dir, full=True)
+    third = current_generation(index_dir)
+    assert first and second and third and len({first, second, third}) == 3
+    assert sorted(p.name for p in index_dir.glob("gen-*")) == sorted([second.name, third.name])
+
+
+def test_a_second_reindex_stops_with_a_clear_message(sample_posts: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "ix"
+    with reindex_lock(index_dir):
+        with pytest.raises(ReindexBusy, match="another reindex is running"):
+            update_index(sample_posts, index_dir)
+    assert update_index(sample_posts, index_dir).added == 41
+
+
+def _many_posts(root: Path, n: int) -> Path:
+    body = "数字经济与人工智能的发展改变了城市的面貌。" * 60
+    return write_posts(root, {f"p{i:04d}.md": f"---\ntitle: 第{i}篇\ndate: 2020-01-01\n---\n{body}{i}\n".encode() for i in range(n)})
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_a_killed_reindex_leaves_the_previous_index_serving(sample_posts: Path, tmp_path: Path, full: bool) -> None:
+    index_dir = tmp_path / "ix"
+    update_index(sample_posts, index_dir, full=True)
+    before = current_generation(index_dir)
+    _many_posts(sample_posts / "bulk", 400)
+    args = [sys.executable, "-m", "searchsvc.cli", "reindex", "--posts", str(sample_posts), "--index", str(index_dir)]
+    proc = subprocess.Popen(args + (["--full"] if full else []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    # Kill it once it is busy writing: a new generation directory, or the writer's lock file.
+    while time.monotonic() < deadline and proc.poll() is None:
+        busy = [p for p in index_dir.glob("gen-*") if p != before] if full else list(before.glob("*WRITELOCK*"))  # type: ignore[union-attr]
+        if busy:
+            time.sleep(0.3)
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "reindex finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    assert current_generation(index_dir) == before
+    assert ids(index_dir, "马拉松") == ["2021/marathon.md"]
+    assert len(all_ids(index_dir)) == 41
+    report = update_index(sample_posts, index_dir)
+    assert report.added == 400
+    assert ids(index_dir, "第7篇") == ["bulk/p0007.md"]
+
+
+def test_cli_reindex_lists_skipped_files_and_summarizes(odd_posts: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["reindex", "--posts", str(odd_posts), "--index", str(tmp_path / "ix")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "skipped empty.md: empty file" in lines
+    assert any(line.startswith("warning broken-yaml.md: front matter does not parse") for line in lines)
+    assert lines[-1].startswith(f"full rebuild: {len(ODD_POSTS) - len(SKIPPED)} added, 0 updated, 0 deleted, 0 unchanged, {len(SKIPPED)} skipped in ")
+
+
+def test_cli_errors_say_what_to_do(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(main, ["reindex", "--posts", str(tmp_path / "nope"), "--index", str(tmp_path / "ix")])
+    assert missing.exit_code == 1
+    assert f"No posts folder at {tmp_path / 'nope'}" in missing.output
+    no_index = runner.invoke(main, ["search", "数据", "--index", str(tmp_path / "ix")])
+    assert no_index.exit_code == 1
+    assert "Run `searchsvc reindex --posts DIR` first." in no_index.output
+    assert not (tmp_path / "ix" / CURRENT).exists()
