@@ -20,7 +20,10 @@ from whoosh.searching import Results, Searcher
 from searchsvc.analysis import AnalysisSettings
 from searchsvc.highlight import DEFAULT_SNIPPET_CHARS, make_snippet, mark_title
 from searchsvc.index import generation_token, open_index, read_settings, stored_text
-from searchsvc.query import FACET_FIELDS, MAX_QUERY_CHARS, ParsedQuery, QueryError, QueryPlan, build_plan, parse_query, word_query
+from searchsvc.query import (
+    FACET_FIELDS, MAX_QUERY_CHARS, ParsedQuery, QueryError, QueryPlan, build_plan, parse_query, substring_query,
+    word_query,
+)
 
 MAX_PER_PAGE = 100
 SORTS = ("relevance", "newest", "oldest")
@@ -316,3 +319,21 @@ def _hit(hit: Any, parsed: ParsedQuery, request: SearchRequest, analysis: Analys
         image=stored.get("image", ""),
         score=round(float(hit.score), 3) if request.sort == "relevance" and hit.score else 0.0,
     )
+
+
+def suggest_titles(index: SearchIndex, q: str, limit: int = 8) -> list[tuple[str, str]]:
+    """Titles holding every word typed so far (as substrings, so 数字经 completes 数字经济)."""
+    index.refresh()
+    parsed = parse_query(q, index.analysis)
+    terms = parsed.words + parsed.phrases
+    if not terms:
+        return []
+    parts: list[wq.Query] = []
+    for i, term in enumerate(terms):
+        options = [wq.Term("title", term), substring_query("title", term)]
+        if i == len(terms) - 1 and term.isascii() and term.isalnum():
+            options.append(wq.Prefix("title", term))  # the word still being typed
+        parts.append(wq.Or(options))
+    query = wq.And(parts) if len(parts) > 1 else parts[0]
+    hits = index.searcher().search(query, limit=limit, terms=False)
+    return [(hit["title"], hit["url"]) for hit in hits]

@@ -1,0 +1,164 @@
+"""Web stage: the Flask app factory — search page, JSON API, health, OpenSearch, errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from searchsvc.index import IndexMissing
+from searchsvc.query import MAX_QUERY_CHARS, QueryError
+from searchsvc.render import iso_utc, result_json
+from searchsvc.search import SearchIndex, make_request, run_query, suggest_titles
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Defaults, then the environment, then the caller's config."""
+    app = Flask(__name__, template_folder=str(PACKAGE_DIR / "templates"), static_folder=str(PACKAGE_DIR / "static"))
+    app.config.update(
+        INDEX_DIR=os.environ.get("SEARCHSVC_INDEX", "index"),
+        SITE_NAME=os.environ.get("SEARCHSVC_SITE_NAME", "站内搜索"),
+        CORS_ORIGINS=[o for o in os.environ.get("SEARCHSVC_CORS_ORIGINS", "").split(",") if o],
+        JSON_AS_ASCII=False,
+    )
+    app.config.update(config or {})
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    app.extensions["searchsvc.index"] = None
+
+    app.add_url_rule("/", "page", page)
+    app.add_url_rule("/api/search", "api_search", api_search)
+    app.add_url_rule("/api/suggest", "api_suggest", api_suggest)
+    app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/opensearch.xml", "opensearch", opensearch)
+    app.after_request(_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(IndexMissing, _no_index)
+    app.register_error_handler(QueryError, _bad_request)
+    app.register_error_handler(Exception, _unexpected)
+    return app
+
+
+def search_index() -> SearchIndex:
+    """The app's index, opened on first use and reopened by itself when a reindex lands."""
+    index = current_app.extensions.get("searchsvc.index")
+    if index is None:
+        index = SearchIndex(Path(current_app.config["INDEX_DIR"]))
+        current_app.extensions["searchsvc.index"] = index
+    return index  # type: ignore[no-any-return]
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    """The one JSON error envelope of the API."""
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def _bad_request(exc: QueryError) -> Response:
+    return error_response(400, "bad_request", str(exc))
+
+
+def _http_error(exc: HTTPException) -> Any:
+    code = (exc.name or "error").lower().replace(" ", "_")
+    if _wants_json():
+        return error_response(exc.code or 500, code, exc.description or code)
+    return render_template("error.html", status=exc.code, message=exc.description), exc.code
+
+
+def _no_index(exc: IndexMissing) -> Any:
+    message = f"No index at {exc.path}/. Run `searchsvc reindex` first."
+    if _wants_json():
+        return error_response(503, "no_index", message)
+    return render_template("error.html", status=503, message=message), 503
+
+
+def _unexpected(exc: Exception) -> Any:
+    current_app.logger.exception("unexpected error on %s", request.path)
+    if _wants_json():
+        return error_response(500, "internal_error", "the server could not answer this request")
+    return render_template("error.html", status=500, message="服务器出错了，请稍后再试。"), 500
+
+
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    origin = request.headers.get("Origin")
+    allowed = current_app.config["CORS_ORIGINS"]
+    if origin and request.path.startswith("/api/") and ("*" in allowed or origin in allowed):
+        response.headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+def api_search() -> Response:
+    result = run_query(search_index(), make_request(request.args.to_dict(flat=False)))
+    return jsonify(result_json(result))
+
+
+def api_suggest() -> Response:
+    q = request.args.get("q", "")
+    if len(q) > MAX_QUERY_CHARS:
+        raise QueryError(f"q is longer than {MAX_QUERY_CHARS} characters")
+    titles = suggest_titles(search_index(), q)
+    return jsonify({"query": q, "suggestions": [{"title": t, "url": u} for t, u in titles]})
+
+
+def healthz() -> Response:
+    return jsonify({"status": "ok", "documents": search_index().document_count()})
+
+
+def page() -> Any:
+    args = request.args.to_dict(flat=False)
+    fragment = request.args.get("fragment") == "1"
+    result = error = None
+    if request.args.get("q", "").strip() or any(args.get(k) for k in ("category", "tag", "author")):
+        args.setdefault("q", [""])
+        try:
+            result = run_query(search_index(), make_request(args))
+        except QueryError as exc:
+            error = str(exc)
+    status = 400 if error else 200
+    template = "results.html" if fragment else "index.html"
+    return render_template(template, result=result, error=error, args=args, link=_link, iso=iso_utc), status
+
+
+def _link(args: dict[str, list[str]], **changes: Any) -> str:
+    """The page URL for `args` with some parameters replaced, added to or toggled."""
+    params = {k: list(v) for k, v in args.items() if k != "fragment"}
+    for key, value in changes.items():
+        if key.startswith("toggle_"):
+            name = key[len("toggle_"):]
+            values = params.setdefault(name, [])
+            if value in values:
+                values.remove(value)
+            else:
+                values.append(value)
+            params.pop("page", None)
+        elif value is None:
+            params.pop(key, None)
+        else:
+            params[key] = [str(value)]
+    return url_for("page", **{k: v for k, v in params.items() if v})
+
+
+def opensearch() -> Response:
+    xml = render_template("opensearch.xml", base=request.url_root.rstrip("/"))
+    return Response(xml, mimetype="application/opensearchdescription+xml")
