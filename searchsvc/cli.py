@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,7 @@ import click
 from searchsvc.documents import DEFAULT_PERMALINK, PostError, iter_post_files
 from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy, update_index
 from searchsvc.query import QueryError, build_plan, parse_query
-from searchsvc.search import SearchIndex, make_request, run_query
+from searchsvc.search import SearchIndex, SearchRequest, make_request, run_query
 
 DEFAULT_INDEX = "index"
 SHOWN_PER_WARNING = 3
@@ -139,10 +140,23 @@ def serve(index_dir: Path, host: str, port: int, threads: int) -> None:
 
     from searchsvc.web import create_app
 
-    open_index_or_fail(index_dir)  # fail now with a clear message, not on the first request
+    index = open_index_or_fail(index_dir)  # fail now with a clear message, not on the first request
+    run_query(index, SearchRequest(q="预热 warm"))  # load jieba's dictionary before the first reader waits for it
     app = create_app({"INDEX_DIR": str(index_dir)})
+    app.extensions["searchsvc.index"] = index
+    server = waitress.create_server(app, host=host, port=port, threads=threads, ident="searchsvc")
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     click.echo(f"searchsvc serving {index_dir}/ on http://{host}:{port}/ (pid {os.getpid()})", err=True)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="searchsvc")
+    try:
+        server.run()
+    except (SystemExit, KeyboardInterrupt):
+        click.echo("searchsvc stopped", err=True)
+    finally:
+        server.close()
 
 if __name__ == "__main__":
     main()

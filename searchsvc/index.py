@@ -147,7 +147,7 @@ def generation_token(index_dir: Path, ix: Index | None = None, gen_name: str | N
         raise IndexMissing(index_dir)
     if ix is not None and gen.name == gen_name:
         return gen.name, ix.latest_generation()
-    return gen.name, whoosh_index.FileIndex(whoosh_index.FileStorage(str(gen)), schema=None).latest_generation()
+    return gen.name, -1  # another generation: its commit number does not matter, its name differs
 
 
 def _swap_current(index_dir: Path, gen: Path) -> None:

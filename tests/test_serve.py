@@ -1,0 +1,74 @@
+"""`searchsvc serve` on the wire: fast start, reindex while serving, clean shutdown."""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from pathlib import Path
+
+from searchsvc.index import update_index
+
+from server import Server
+
+
+def test_first_answer_fast_and_clean_sigterm(sample_index_dir: Path) -> None:
+    server = Server(sample_index_dir)
+    try:
+        assert server.first_answer < 10  # generous for a loaded CI machine; bench/ prints the real figure
+        assert server.json("/healthz") == {"status": "ok", "documents": 41}
+        q = urllib.parse.quote("火锅")
+        assert server.json(f"/api/search?q={q}")["total"] == 1
+        status, body = server.get("/api/search?page=0&q=x")
+        assert status == 400 and b'"bad_request"' in body
+    finally:
+        assert server.stop() == 0
+
+
+def test_reindex_while_serving_fails_no_request(sample_posts: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "ix"
+    update_index(sample_posts, index_dir)
+    failures: list[str] = []
+    answered = [0]
+    stop = threading.Event()
+    q = urllib.parse.quote("雪豹")
+
+    with Server(index_dir) as server:
+        def hammer() -> None:
+            while not stop.is_set():
+                status, body = server.get(f"/api/search?q={q}")
+                answered[0] += 1
+                if status != 200:
+                    failures.append(f"{status} {body[:120]!r}")
+
+        workers = [threading.Thread(target=hammer) for _ in range(3)]
+        for w in workers:
+            w.start()
+        try:
+            assert server.json(f"/api/search?q={q}")["total"] == 0
+            (sample_posts / "2026/snow-leopard.md").write_text(
+                "---\ntitle: 雪豹\ndate: 2026-05-05\n---\n雪豹出现在山谷。\n", encoding="utf-8")
+            update_index(sample_posts, index_dir)  # incremental: a new commit in the same generation
+            _eventually(lambda: server.json(f"/api/search?q={q}")["total"] == 1)
+            (sample_posts / "2026/snow-leopard-2.md").write_text(
+                "---\ntitle: 又见雪豹\ndate: 2026-05-06\n---\n雪豹又出现了。\n", encoding="utf-8")
+            update_index(sample_posts, index_dir, full=True)  # a new generation swapped in
+            _eventually(lambda: server.json(f"/api/search?q={q}")["total"] == 2)
+            update_index(sample_posts, index_dir, full=True)  # and another: the first is removed from disk
+            _eventually(lambda: server.json("/healthz")["documents"] == 43)
+        finally:
+            stop.set()
+            for w in workers:
+                w.join()
+    assert failures == []
+    assert answered[0] > 20
+
+
+def _eventually(check: object, timeout: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
