@@ -267,8 +267,13 @@ class _BaseTokenizer(Tokenizer):  # type: ignore[misc]
 class JiebaTokenizer(_BaseTokenizer):
     """jieba words; search-mode sub-words at index time, default mode for queries."""
 
+    def __init__(self, engine: str = "auto", userdict: str | None = None, cjk_only: bool = False) -> None:
+        super().__init__(engine, userdict)
+        self.cjk_only = cjk_only
+
     def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int]]:
-        return segment(norm, mode == "index", self.engine, self.userdict)
+        words = segment(norm, mode == "index", self.engine, self.userdict)
+        return [w for w in words if _CJK.search(w[0])] if self.cjk_only else words
 
 
 class SubstringTokenizer(_BaseTokenizer):

@@ -13,9 +13,10 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from whoosh import index as whoosh_index
+from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PostingsWriter
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.index import Index
 
@@ -61,8 +62,65 @@ class IndexSettings:
         return AnalysisSettings(engine=self.engine, userdict=self.userdict)
 
 
+class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
+    """Whoosh 2.7's inlining calls a method that does not exist (`set_inline`), so its default
+    inline limit of 1 turns inlining off. Most bigram terms occur in one or two posts; writing
+    each as its own compressed block costs time and disk, inlining them in the term table does not.
+    """
+
+    def finish_postings(self) -> Any:
+        terminfo = self._terminfo
+        if not self.written() and len(self) < self._inlinelimit:
+            terminfo.add_block(self)
+            terminfo.set_inlined(self._ids, self._weights, self._values)
+            self._terminfo = None
+            return terminfo
+        return super().finish_postings()
+
+
+class _LengthCache:
+    """Field lengths read once per field, not once per posting (Whoosh reads a column each time)."""
+
+    def __init__(self, lengths: Any) -> None:
+        self._lengths = lengths
+        self._fields: dict[str, list[int]] = {}
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int:
+        table = self._fields.get(fieldname)
+        if table is None:
+            count = self._lengths.doc_count_all()
+            table = [self._lengths.doc_field_length(d, fieldname, default) for d in range(count)]
+            self._fields[fieldname] = table
+        return table[docnum]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lengths, name)
+
+
+class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
+    def add_postings(self, schema: Schema, lengths: Any, items: Any) -> None:
+        super().add_postings(schema, _LengthCache(lengths) if lengths else lengths, items)
+
+
+class InliningCodec(W3Codec):  # type: ignore[misc]
+    """Whoosh's own codec with inlined rare terms and cached field lengths while writing."""
+
+    def field_writer(self, storage: Any, segment: Any) -> Any:
+        return _FieldWriter(self, storage, segment)
+
+    def __init__(self, blocklimit: int = 128, compression: int = 3, inlinelimit: int = 4) -> None:
+        super().__init__(blocklimit=blocklimit, compression=compression, inlinelimit=inlinelimit)
+
+    def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
+        return _InliningPostingsWriter(
+            dbfile, blocklimit=self._blocklimit, byteids=byteids, compression=self._compression,
+            inlinelimit=self._inlinelimit,
+        )
+
+
 def build_schema(analysis: AnalysisSettings = AnalysisSettings()) -> Schema:
-    words = JiebaTokenizer(analysis.engine, analysis.userdict)
+    # Words hold CJK words only: other words are terms of the substring fields already.
+    words = JiebaTokenizer(analysis.engine, analysis.userdict, cjk_only=True)
     facet = dict(stored=True, lowercase=False, scorable=False, commas=True)
     return Schema(
         id=ID(stored=True, unique=True, sortable=True),
@@ -269,9 +327,9 @@ def _full_build(
     gen.mkdir(parents=True)
     try:
         ix = whoosh_index.create_in(str(gen), build_schema(settings.analysis))
-        writer = ix.writer(limitmb=limitmb)
+        writer = _writer(ix, limitmb)
         try:
-            for post in _read_posts(posts_dir, settings, report, progress, None):
+            for post in _read_posts(posts_dir, iter_post_files(posts_dir), settings, report, progress, None):
                 writer.add_document(**post_fields(post))
                 report.added += 1
         except BaseException:
@@ -294,9 +352,9 @@ def _incremental(
     ix = whoosh_index.open_dir(str(gen), schema=build_schema(settings.analysis))
     existing = _existing_hashes(ix)
     seen: set[str] = set()
-    writer = ix.writer(limitmb=limitmb)
+    writer = _writer(ix, limitmb)
     try:
-        for post in _read_posts(posts_dir, settings, report, progress, (existing, seen)):
+        for post in _read_posts(posts_dir, iter_post_files(posts_dir), settings, report, progress, (existing, seen)):
             if post.id in existing:
                 writer.update_document(**post_fields(post))
                 report.updated += 1
@@ -316,12 +374,16 @@ def _incremental(
     report.generation = gen.name
 
 
+def _writer(ix: Index, limitmb: int) -> Any:
+    return ix.writer(limitmb=limitmb, codec=InliningCodec(), compound=False)
+
+
 def _read_posts(
-    posts_dir: Path, settings: IndexSettings, report: ReindexReport, progress: Progress | None,
-    incremental: tuple[dict[str, str], set[str]] | None,
+    posts_dir: Path, paths: Iterable[Path], settings: IndexSettings, report: ReindexReport,
+    progress: Progress | None, incremental: tuple[dict[str, str], set[str]] | None,
 ) -> Iterator[Post]:
     """Posts that need (re)indexing; unchanged files are only hashed, bad files are reported."""
-    for path in iter_post_files(posts_dir):
+    for path in paths:
         post_id = path.relative_to(posts_dir).as_posix()
         if progress:
             progress(post_id)

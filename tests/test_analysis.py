@@ -98,7 +98,7 @@ def test_substring_units() -> None:
 def test_tokenizer_pickles_with_settings_only() -> None:
     tok = JiebaTokenizer("rjieba", None)
     assert pickle.loads(pickle.dumps(tok)) == tok
-    assert set(vars(tok)) == {"engine", "userdict"}
+    assert set(vars(tok)) == {"engine", "userdict", "cjk_only"}
 
 
 @pytest.fixture
