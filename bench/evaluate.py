@@ -1,0 +1,170 @@
+"""Known-item evaluation on real posts: searchsvc next to jieba's ChineseAnalyzer + Whoosh.
+
+    python bench/evaluate.py [--posts DIR] [--sample 600] [--queries 200]
+
+Query types, each drawn at random (fixed seed) from the sampled posts:
+- fragment: a 6-12 character Chinese fragment of a post, unquoted; success when the first hit
+  holds the fragment verbatim (reposted text may sit in several posts) — hit@1 and MRR@10;
+- quoted: the same fragment in quotes; traditional: the fragment converted to traditional Chinese;
+- rare words: three of the post's rarest jieba words; success when the post is in the top 10;
+- substring / character recall: a random 2-character substring or single character; the share of
+  the posts holding it (found by a brute-force scan of the same text) that the search returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from corpus import shared_corpus  # noqa: E402
+from naive import NaiveSearch, build_naive  # noqa: E402
+
+from searchsvc.analysis import normalize, segment  # noqa: E402
+from searchsvc.documents import Post, PostError, iter_post_files, load_post  # noqa: E402
+from searchsvc.index import update_index  # noqa: E402
+from searchsvc.search import SearchIndex, SearchRequest, run_query  # noqa: E402
+
+_RUN = re.compile(r"[\u4e00-\u9fff]{12,}")
+
+
+def sample_posts(source: Path, n: int, rng: random.Random) -> list[Post]:
+    paths = list(iter_post_files(source))
+    rng.shuffle(paths)
+    posts = []
+    for path in paths:
+        try:
+            post = load_post(path, source)
+        except PostError:
+            continue
+        if len(_RUN.findall(post.body)) >= 3:  # posts with Chinese text to draw fragments from
+            posts.append(post)
+        if len(posts) == n:
+            break
+    return posts
+
+
+def make_queries(posts: list[Post], count: int, rng: random.Random) -> dict[str, list[tuple[str, str]]]:
+    import opencc
+
+    s2t = opencc.OpenCC("s2t")
+    texts = {p.id: normalize(p.title + "\n" + p.body) for p in posts}
+    df: Counter[str] = Counter()
+    words_of: dict[str, set[str]] = {}
+    for pid, text in texts.items():
+        words = {w for w, *_ in segment(text, False) if len(w) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", w)}
+        words_of[pid] = words
+        df.update(words)
+    queries: dict[str, list[tuple[str, str]]] = {k: [] for k in ("fragment", "quoted", "traditional", "rare words", "substring", "character")}
+    for _ in range(count):
+        post = rng.choice(posts)
+        run = rng.choice(_RUN.findall(post.body))
+        size = rng.randint(6, min(12, len(run)))
+        start = rng.randint(0, len(run) - size)
+        frag = run[start:start + size]
+        queries["fragment"].append((frag, post.id))
+        queries["quoted"].append((f'"{frag}"', post.id))
+        queries["traditional"].append((s2t.convert(frag), post.id))
+        rare = sorted(words_of[post.id], key=lambda w: (df[w], w))[:3]
+        if len(rare) == 3:
+            queries["rare words"].append((" ".join(rng.sample(rare, 3)), post.id))
+        queries["substring"].append((frag[:2], post.id))
+        queries["character"].append((frag[rng.randrange(len(frag))], post.id))
+    return queries
+
+
+def score(kind: str, q: str, target: str, ranked: list[str], texts: dict[str, str], everything: list[str]) -> tuple[float, float]:
+    """(success, reciprocal rank) for known-item types; (recall, recall) for recall types."""
+    needle = normalize(q.strip('"'))
+    if kind in ("substring", "character"):
+        truth = {pid for pid, text in texts.items() if needle in text}
+        recall = len(truth & set(everything)) / len(truth) if truth else 1.0
+        return recall, recall
+    if kind == "rare words":
+        rank = ranked.index(target) + 1 if target in ranked[:10] else 0
+        return (1.0 if rank else 0.0), (1 / rank if rank else 0.0)
+    relevant = {pid for pid, text in texts.items() if needle in text} | {target}
+    rank = next((i + 1 for i, pid in enumerate(ranked[:10]) if pid in relevant), 0)
+    return (1.0 if rank == 1 else 0.0), (1 / rank if rank else 0.0)
+
+
+def ours_ids(index: SearchIndex, q: str, everything: bool) -> list[str]:
+    result = run_query(index, SearchRequest(q=q, per_page=100 if everything else 10))
+    ids = [h.id for h in result.hits]
+    page = 2
+    while everything and len(ids) < result.total:
+        ids += [h.id for h in run_query(index, SearchRequest(q=q, per_page=100, page=page)).hits]
+        page += 1
+    return ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--posts", type=Path, help="folder of real posts (default: the shared corpus)")
+    parser.add_argument("--sample", type=int, default=600)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/searchsvc-bench/eval"))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rng = random.Random(11)
+    source = args.posts or shared_corpus()
+    posts = sample_posts(source, args.sample, rng)
+    posts_dir = args.work / "posts"
+    if posts_dir.exists():
+        import shutil
+
+        shutil.rmtree(posts_dir)
+    for post in posts:
+        target = posts_dir / post.id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((source / post.id).read_bytes())
+    t = time.perf_counter()
+    update_index(posts_dir, args.work / "ours", full=True)
+    ours_s = time.perf_counter() - t
+    naive_s = build_naive(posts, args.work / "naive")
+    print(f"{len(posts)} posts; index build: searchsvc {ours_s:.1f} s, naive {naive_s:.1f} s")
+
+    texts = {p.id: normalize(p.title + "\n" + p.body) for p in posts}
+    queries = make_queries(posts, args.queries, rng)
+    ours = SearchIndex(args.work / "ours")
+    naive = NaiveSearch(args.work / "naive")
+    table = {}
+    print(f"\n{'query type':<12} {'n':>4}  {'searchsvc hit@1/recall':>22} {'MRR@10':>7}   {'naive hit@1/recall':>19} {'MRR@10':>7}")
+    for kind, items in queries.items():
+        recall_kind = kind in ("substring", "character")
+        sums = {"ours": [0.0, 0.0], "naive": [0.0, 0.0]}
+        for q, target in items:
+            ranked = ours_ids(ours, q, recall_kind)
+            s, rr = score(kind, q, target, ranked, texts, ranked)
+            sums["ours"][0] += s
+            sums["ours"][1] += rr
+            try:
+                nranked = naive.ids(q, limit=None if recall_kind else 10)
+            except Exception:  # the naive parser can fail on odd input; that counts as nothing found
+                nranked = []
+            s, rr = score(kind, q, target, nranked, texts, nranked)
+            sums["naive"][0] += s
+            sums["naive"][1] += rr
+        n = len(items)
+        row = {who: {"score": round(v[0] / n, 3), "mrr10": round(v[1] / n, 3)} for who, v in sums.items()}
+        table[kind] = {"n": n, **row}
+        print(f"{kind:<12} {n:>4}  {row['ours']['score']:>22.3f} {row['ours']['mrr10']:>7.3f}   "
+              f"{row['naive']['score']:>19.3f} {row['naive']['mrr10']:>7.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"posts": len(posts), "table": table}, ensure_ascii=False, indent=2))
+    worst = min(row["ours"]["score"] for row in table.values())
+    print(f"\nlowest searchsvc score over all query types: {worst:.3f}" + ("" if not math.isnan(worst) else ""))
+
+
+if __name__ == "__main__":
+    main()
