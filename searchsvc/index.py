@@ -375,7 +375,7 @@ def _incremental(
 
 
 def _writer(ix: Index, limitmb: int) -> Any:
-    return ix.writer(limitmb=limitmb, codec=InliningCodec(), compound=False)
+    return ix.writer(limitmb=limitmb, codec=InliningCodec())
 
 
 def _read_posts(

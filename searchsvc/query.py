@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from whoosh import query as wq
 
 from searchsvc.analysis import AnalysisSettings, is_cjk, normalize, segment, substring_units
+from searchsvc.substring import Substring
 
 MAX_QUERY_CHARS = 2000
 MAX_TERMS = 32
@@ -134,7 +135,7 @@ def substring_query(prefix: str, text: str, boost: float = 1.0) -> wq.Query:
     elif len(units) == 1:
         core = wq.Term(prefix + "_sub", units[0])
     else:
-        core = wq.Phrase(prefix + "_sub", units)
+        core = Substring(prefix + "_sub", units)
     q = wq.And([core] + extra) if extra else core
     q.boost = boost
     return q

@@ -12,6 +12,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from whoosh import collectors
 from whoosh import query as wq
 from whoosh import scoring
 from whoosh.index import Index
@@ -143,6 +144,7 @@ class SearchIndex:
         self._local = threading.local()
         self._state: tuple[tuple[str, int], Index, AnalysisSettings, _FacetTable | None] | None = None
         self._checked = 0.0
+        self._searchers: list[Searcher] = []
         self._open()
 
     def _open(self) -> None:
@@ -181,7 +183,22 @@ class SearchIndex:
                 held[1].close()
             held = (token, ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2)))
             self._local.held = held
+            with self._lock:
+                self._searchers = [s for s in self._searchers if not s.is_closed] + [held[1]]
         return held[1]
+
+    def close(self) -> None:
+        """Close every searcher this index handed out (their threads must be done with them)."""
+        with self._lock:
+            for searcher in self._searchers:
+                searcher.close()
+            self._searchers = []
+
+    def __enter__(self) -> SearchIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def facet_table(self, searcher: Searcher) -> _FacetTable:
         assert self._state is not None
@@ -260,11 +277,34 @@ def _collect(
 ) -> Results:
     """One pass that ranks the requested page and records every matching document (for total and facets)."""
     sort = request.sort if ranked or request.sort != "relevance" else "newest"
-    return searcher.search(
-        query, limit=request.page * request.per_page, sortedby=None if sort == "relevance" else "date",
-        reverse=sort == "newest",
-        filter=only, optimize=False, terms=False,
-    )
+    limit = request.page * request.per_page
+    if sort != "relevance":  # Whoosh's sorting collector records every match already
+        return searcher.search(query, limit=limit, sortedby="date", reverse=sort == "newest", filter=only, terms=False)
+    collector: Any = _TopAndAllCollector(limit)
+    if only is not None:
+        collector = collectors.FilterCollector(collector, allow=only)
+    searcher.search_with_collector(query, collector)
+    return collector.results()
+
+
+class _TopAndAllCollector(collectors.TopCollector):  # type: ignore[misc]
+    """Top N by score, and the set of every match for total and facets, in one pass.
+
+    Whoosh's TopCollector keeps only the top N, so asking it for the total runs the query again.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit=limit, usequality=False, replace=0)  # no pruning: every match counts
+
+    def _collect(self, global_docnum: int, score: float) -> Any:
+        self.docset.add(global_docnum)
+        return super()._collect(global_docnum, score)
+
+    def all_ids(self) -> set[int]:
+        return self.docset  # type: ignore[no-any-return]
+
+    def count(self) -> int:
+        return len(self.docset)
 
 
 def _ms(started: float) -> float:
@@ -332,7 +372,7 @@ def suggest_titles(index: SearchIndex, q: str, limit: int = 8) -> list[tuple[str
     for i, term in enumerate(terms):
         options = [wq.Term("title", term), substring_query("title", term)]
         if i == len(terms) - 1 and term.isascii() and term.isalnum():
-            options.append(wq.Prefix("title", term))  # the word still being typed
+            options.append(wq.Prefix("title_sub", term))  # the word still being typed
         parts.append(wq.Or(options))
     query = wq.And(parts) if len(parts) > 1 else parts[0]
     hits = index.searcher().search(query, limit=limit, terms=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -83,5 +84,6 @@ def sample_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sample_index(sample_index_dir: Path) -> SearchIndex:
-    return SearchIndex(sample_index_dir)
+def sample_index(sample_index_dir: Path) -> Iterator[SearchIndex]:
+    with SearchIndex(sample_index_dir) as index:
+        yield index

@@ -20,7 +20,8 @@ from conftest import ODD_POSTS, SKIPPED, write_posts
 
 
 def ids(index_dir: Path, q: str) -> list[str]:
-    result = run_query(SearchIndex(index_dir), make_request({"q": [q], "per_page": ["100"]}))
+    with SearchIndex(index_dir) as index:
+        result = run_query(index, make_request({"q": [q], "per_page": ["100"]}))
     return sorted(h.id for h in result.hits)
 
 
