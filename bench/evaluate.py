@@ -32,7 +32,7 @@ from naive import NaiveSearch, build_naive  # noqa: E402
 
 from searchsvc.analysis import normalize, segment  # noqa: E402
 from searchsvc.documents import Post, PostError, iter_post_files, load_post  # noqa: E402
-from searchsvc.index import update_index  # noqa: E402
+from searchsvc.reindex import update_index  # noqa: E402
 from searchsvc.search import SearchIndex, SearchRequest, run_query  # noqa: E402
 
 _RUN = re.compile(r"[\u4e00-\u9fff]{12,}")

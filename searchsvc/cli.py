@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from searchsvc.documents import DEFAULT_PERMALINK, PostError, iter_post_files
-from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy, update_index
+from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy
+from searchsvc.reindex import update_index
 from searchsvc.query import QueryError, build_plan, parse_query
 from searchsvc.search import SearchIndex, SearchRequest, make_request, run_query
 

@@ -1,4 +1,4 @@
-"""Index stage: the schema, generations on disk, and full or incremental reindex."""
+"""Index stage: the schema, its codec, and index generations on disk (open, swap, lock)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ import hashlib
 import json
 import os
 import shutil
-import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterator
 
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PostingsWriter
@@ -21,7 +20,7 @@ from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.index import Index
 
 from searchsvc.analysis import AnalysisSettings, CharTokenizer, JiebaTokenizer, SubstringTokenizer, normalize
-from searchsvc.documents import DEFAULT_PERMALINK, Post, PostError, content_hash, iter_post_files, load_post
+from searchsvc.documents import DEFAULT_PERMALINK, Post
 
 SCHEMA_VERSION = 1
 CURRENT = "CURRENT"
@@ -208,7 +207,7 @@ def generation_token(index_dir: Path, ix: Index | None = None, gen_name: str | N
     return gen.name, -1  # another generation: its commit number does not matter, its name differs
 
 
-def _swap_current(index_dir: Path, gen: Path) -> None:
+def swap_current(index_dir: Path, gen: Path) -> None:
     tmp = index_dir / (CURRENT + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(gen.name + "\n")
@@ -222,7 +221,7 @@ def _swap_current(index_dir: Path, gen: Path) -> None:
         os.close(dir_fd)
 
 
-def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
+def remove_old_generations(index_dir: Path, keep: set[str]) -> None:
     """Keep the current and the previous generation: a server may still be reading the latter."""
     gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
     for gen in gens:
@@ -244,174 +243,3 @@ def reindex_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-# --- reindex -------------------------------------------------------------------------------
-
-
-@dataclass
-class ReindexReport:
-    full: bool = False
-    added: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    warnings: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    generation: str = ""
-
-    @property
-    def indexed(self) -> int:
-        return self.added + self.updated
-
-    def summary(self) -> str:
-        rate = self.indexed / self.seconds if self.seconds > 0 else 0.0
-        kind = "full rebuild" if self.full else "incremental"
-        return (
-            f"{kind}: {self.added} added, {self.updated} updated, {self.deleted} deleted, "
-            f"{self.unchanged} unchanged, {len(self.skipped)} skipped in {self.seconds:.1f} s "
-            f"({rate:.0f} docs/s)"
-        )
-
-
-Progress = Callable[[str], None]
-
-
-def _existing_hashes(ix: Index) -> dict[str, str]:
-    with ix.reader() as reader:
-        ids = reader.column_reader("id")
-        hashes = reader.column_reader("hash")
-        return {ids[n]: hashes[n] for n in reader.all_doc_ids()}
-
-
-def update_index(
-    posts_dir: Path,
-    index_dir: Path,
-    *,
-    full: bool = False,
-    settings: IndexSettings | None = None,
-    progress: Progress | None = None,
-    limitmb: int = 256,
-) -> ReindexReport:
-    """Bring the index in line with the folder. Full rebuilds build a new generation and swap it in."""
-    posts_dir = Path(posts_dir)
-    index_dir = Path(index_dir)
-    if not posts_dir.is_dir():
-        raise FileNotFoundError(f"posts folder {posts_dir} does not exist")
-    settings = settings or IndexSettings.create()
-    started = time.perf_counter()
-    with reindex_lock(index_dir):
-        gen = current_generation(index_dir)
-        if gen is not None and not full:
-            try:
-                full = read_settings(gen) != settings
-            except (OSError, ValueError, TypeError):
-                full = True
-        report = ReindexReport(full=full or gen is None)
-        if report.full:
-            _full_build(posts_dir, index_dir, settings, report, progress, limitmb)
-        else:
-            assert gen is not None
-            _incremental(posts_dir, gen, settings, report, progress, limitmb)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def _full_build(
-    posts_dir: Path, index_dir: Path, settings: IndexSettings, report: ReindexReport,
-    progress: Progress | None, limitmb: int,
-) -> None:
-    previous = current_generation(index_dir)
-    gen = index_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
-    gen.mkdir(parents=True)
-    try:
-        ix = whoosh_index.create_in(str(gen), build_schema(settings.analysis))
-        writer = _writer(ix, limitmb)
-        try:
-            for post in _read_posts(posts_dir, iter_post_files(posts_dir), settings, report, progress, None):
-                writer.add_document(**post_fields(post))
-                report.added += 1
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit()
-        (gen / SETTINGS).write_text(json.dumps(asdict(settings)), encoding="utf-8")
-    except BaseException:
-        shutil.rmtree(gen, ignore_errors=True)
-        raise
-    _swap_current(index_dir, gen)
-    report.generation = gen.name
-    _remove_old_generations(index_dir, keep={gen.name} | ({previous.name} if previous else set()))
-
-
-def _incremental(
-    posts_dir: Path, gen: Path, settings: IndexSettings, report: ReindexReport,
-    progress: Progress | None, limitmb: int,
-) -> None:
-    ix = whoosh_index.open_dir(str(gen), schema=build_schema(settings.analysis))
-    existing = _existing_hashes(ix)
-    seen: set[str] = set()
-    writer = _writer(ix, limitmb)
-    try:
-        for post in _read_posts(posts_dir, iter_post_files(posts_dir), settings, report, progress, (existing, seen)):
-            if post.id in existing:
-                writer.update_document(**post_fields(post))
-                report.updated += 1
-            else:
-                writer.add_document(**post_fields(post))
-                report.added += 1
-        for post_id in existing.keys() - seen:
-            writer.delete_by_term("id", post_id)
-            report.deleted += 1
-    except BaseException:
-        writer.cancel()
-        raise
-    if report.indexed or report.deleted:
-        writer.commit()
-    else:
-        writer.cancel()
-    report.generation = gen.name
-
-
-def _writer(ix: Index, limitmb: int) -> Any:
-    return ix.writer(limitmb=limitmb, codec=InliningCodec())
-
-
-def _read_posts(
-    posts_dir: Path, paths: Iterable[Path], settings: IndexSettings, report: ReindexReport,
-    progress: Progress | None, incremental: tuple[dict[str, str], set[str]] | None,
-) -> Iterator[Post]:
-    """Posts that need (re)indexing; unchanged files are only hashed, bad files are reported."""
-    for path in paths:
-        post_id = path.relative_to(posts_dir).as_posix()
-        if progress:
-            progress(post_id)
-        if incremental is not None:
-            existing, seen = incremental
-            if post_id in existing:
-                try:
-                    unchanged = content_hash(path.read_bytes()) == existing[post_id]
-                except OSError:
-                    unchanged = False
-                if unchanged:
-                    seen.add(post_id)
-                    report.unchanged += 1
-                    continue
-        try:
-            post = load_post(path, posts_dir, permalink=settings.permalink)
-        except PostError as exc:
-            reason = exc.reason
-        except Exception as exc:  # one bad file must never stop the other posts from indexing
-            reason = f"could not be read: {type(exc).__name__}: {exc}"
-        else:
-            if incremental is not None:
-                incremental[1].add(post_id)
-            report.warnings.extend((post.id, w) for w in post.warnings)
-            yield post
-            continue
-        if incremental is not None and post_id in incremental[0]:
-            # A post that was fine before and is damaged now keeps its indexed version.
-            incremental[1].add(post_id)
-            reason += "; kept the version indexed before"
-        report.skipped.append((post_id, reason))

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from searchsvc.index import update_index
+from searchsvc.reindex import update_index
 from searchsvc.search import SearchIndex
 
 ROOT = Path(__file__).resolve().parent.parent

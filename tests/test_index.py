@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from searchsvc.cli import main
-from searchsvc.index import CURRENT, ReindexBusy, current_generation, open_index, reindex_lock, update_index
+from searchsvc.index import CURRENT, ReindexBusy, current_generation, open_index, reindex_lock
+from searchsvc.reindex import update_index
 from searchsvc.search import SearchIndex, make_request, run_query
 
 from conftest import ODD_POSTS, SKIPPED, write_posts

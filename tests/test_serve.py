@@ -6,7 +6,7 @@ import threading
 import urllib.parse
 from pathlib import Path
 
-from searchsvc.index import update_index
+from searchsvc.reindex import update_index
 
 from server import Server
 

@@ -1,0 +1,93 @@
+"""Shared pieces of the benchmarks: corpora, indexes, the query mix, figures."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from corpus import CACHE, scale, shared_corpus  # noqa: E402
+
+RESULTS = HERE / "results"
+
+
+def scaled_corpus(count: int) -> Path:
+    target = CACHE / f"posts-{count}"
+    if not target.is_dir():
+        scale(shared_corpus(), target, count)
+    return target
+
+
+def ours_index(posts: Path, index_dir: Path) -> Path:
+    from searchsvc.index import current_generation
+    from searchsvc.reindex import update_index
+
+    if current_generation(index_dir) is None:
+        update_index(posts, index_dir, full=True)
+    return index_dir
+
+
+def query_mix(posts: Path, per_type: int = 20, seed: int = 3) -> list[tuple[str, dict[str, Any]]]:
+    """(type, request parameters) pairs: 2-word, phrase, single character, filter, sort by date."""
+    from searchsvc.analysis import segment
+    from searchsvc.documents import iter_post_files, load_post
+
+    rng = random.Random(seed)
+    paths = sorted(iter_post_files(posts))
+    sample = [load_post(p, posts) for p in rng.sample(paths, min(200, len(paths)))]
+    words = [w for p in sample for w, *_ in segment(p.body[:600], False) if re.fullmatch(r"[\u4e00-\u9fff]{2,4}", w)]
+    runs = [r for p in sample for r in re.findall(r"[\u4e00-\u9fff]{6,}", p.body)]
+    chars = [c for p in sample for c in re.findall(r"[\u4e00-\u9fff]", p.body[:300])]
+    categories = sorted({c for p in sample for c in p.categories})
+    mix: list[tuple[str, dict[str, Any]]] = []
+    for _ in range(per_type):
+        mix.append(("2-word", {"q": f"{rng.choice(words)} {rng.choice(words)}"}))
+        run = rng.choice(runs)
+        start = rng.randrange(len(run) - 3)
+        mix.append(("phrase", {"q": f'"{run[start:start + 4]}"'}))
+        mix.append(("1-char", {"q": rng.choice(chars)}))
+        mix.append(("filter", {"q": rng.choice(words), "category": rng.choice(categories)}))
+        mix.append(("sort-date", {"q": rng.choice(words), "sort": "newest"}))
+    return mix
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 2)
+
+    return {"p50": round(statistics.median(ordered), 2), "p95": pct(95), "p99": pct(99), "n": len(ordered)}
+
+
+def rss_mb() -> float:
+    """Peak resident set size of this process, in MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def current_rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def dir_size_mb(path: Path) -> float:
+    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6, 1)
+
+
+def save(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
