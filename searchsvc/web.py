@@ -156,7 +156,8 @@ def _link(args: dict[str, list[str]], **changes: Any) -> str:
             params.pop(key, None)
         else:
             params[key] = [str(value)]
-    return url_for("page", **{k: v for k, v in params.items() if v})
+    query: dict[str, Any] = {k: v for k, v in params.items() if v}
+    return url_for("page", **query)
 
 
 def opensearch() -> Response:
