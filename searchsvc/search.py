@@ -267,7 +267,10 @@ def run_query(index: SearchIndex, request: SearchRequest) -> SearchResult:
     total = len(docs)
     pages = math.ceil(total / request.per_page) if total else 0
     first = (request.page - 1) * request.per_page
-    hits = tuple(_hit(hit, parsed, request, index.analysis) for hit in results[first:first + request.per_page])
+    ranked = plan.ranked and request.sort == "relevance"
+    hits = tuple(_hit(hit, parsed, request, index.analysis, ranked) for hit in results[first:first + request.per_page])
+    if ranked:  # equal scores: the newer post first
+        hits = tuple(sorted(hits, key=lambda h: (-h.score, -h.date.timestamp())))
     facets = index.facet_table(searcher).count(docs) if total else empty
     return SearchResult(request, parsed, total, pages, _ms(started), hits, facets, suggestion, partial)
 
@@ -343,7 +346,7 @@ def _suggest(searcher: Searcher, parsed: ParsedQuery, plan: QueryPlan) -> str | 
     return None
 
 
-def _hit(hit: Any, parsed: ParsedQuery, request: SearchRequest, analysis: AnalysisSettings) -> Hit:
+def _hit(hit: Any, parsed: ParsedQuery, request: SearchRequest, analysis: AnalysisSettings, ranked: bool) -> Hit:
     stored = hit.fields()
     terms = parsed.highlight_terms
     return Hit(
@@ -357,7 +360,7 @@ def _hit(hit: Any, parsed: ParsedQuery, request: SearchRequest, analysis: Analys
         tags=tuple(stored.get("tag") or ()),
         authors=tuple(stored.get("author") or ()),
         image=stored.get("image", ""),
-        score=round(float(hit.score), 3) if request.sort == "relevance" and hit.score else 0.0,
+        score=round(float(hit.score), 3) if ranked and hit.score else 0.0,
     )
 
 
