@@ -79,9 +79,9 @@ def _echo_warnings(warnings: list[tuple[str, str]], verbose: bool) -> None:
             click.echo(f"warning: {count - SHOWN_PER_WARNING} more posts with: {kind} (use -v to list them)", err=True)
 
 
-def open_index_or_fail(index_dir: Path) -> SearchIndex:
+def open_index_or_fail(index_dir: Path, cache_size: int = 0) -> SearchIndex:
     try:
-        return SearchIndex(index_dir)
+        return SearchIndex(index_dir, cache_size)
     except IndexMissing as exc:
         raise click.ClickException(f"No index at {exc.path}/. Run `searchsvc reindex --posts DIR` first.") from exc
 
@@ -135,15 +135,17 @@ def _terminal_marks(snippet_html: str) -> str:
 @click.option("--host", envvar="SEARCHSVC_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="SEARCHSVC_PORT", default=5000, show_default=True, type=int)
 @click.option("--threads", envvar="SEARCHSVC_THREADS", default=8, show_default=True, type=int)
-def serve(index_dir: Path, host: str, port: int, threads: int) -> None:
+@click.option("--cache", envvar="SEARCHSVC_RESULT_CACHE", default=256, show_default=True, type=int,
+              help="Recent results kept per index generation (0 turns the cache off).")
+def serve(index_dir: Path, host: str, port: int, threads: int, cache: int) -> None:
     """Serve the search page and the JSON API with waitress."""
     import waitress
 
     from searchsvc.web import create_app
 
-    index = open_index_or_fail(index_dir)  # fail now with a clear message, not on the first request
+    index = open_index_or_fail(index_dir, cache)  # fail now with a clear message, not on the first request
     run_query(index, SearchRequest(q="预热 warm"))  # load jieba's dictionary before the first reader waits for it
-    app = create_app({"INDEX_DIR": str(index_dir)})
+    app = create_app({"INDEX_DIR": str(index_dir), "RESULT_CACHE": cache})
     app.extensions["searchsvc.index"] = index
     server = waitress.create_server(app, host=host, port=port, threads=threads, ident="searchsvc")
 

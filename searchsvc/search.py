@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -138,8 +139,9 @@ class SearchIndex:
     Whoosh searchers are not safe to share between threads, so each thread holds its own.
     """
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, cache_size: int = 0) -> None:
         self.index_dir = Path(index_dir)
+        self.cache = _ResultCache(cache_size)
         self._lock = threading.Lock()
         self._local = threading.local()
         self._state: tuple[tuple[str, int], Index, AnalysisSettings, _FacetTable | None] | None = None
@@ -240,10 +242,44 @@ class _FacetTable:
         return out
 
 
+class _ResultCache:
+    """Recent results keyed by index generation and request; a new commit or generation misses."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[Any, ...], SearchResult] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> SearchResult | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], result: SearchResult) -> None:
+        if not self.size:
+            return
+        with self._lock:
+            self._items[key] = result
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 def run_query(index: SearchIndex, request: SearchRequest) -> SearchResult:
-    """Parse, plan, match, rank, count facets, page and highlight one request."""
+    """Parse, plan, match, rank, count facets, page and highlight one request (or reuse it)."""
     started = time.perf_counter()
     index.refresh()
+    key = (index.generation, request)
+    cached = index.cache.get(key) if index.cache.size else None
+    if cached is not None:
+        return dataclasses.replace(cached, took_ms=_ms(started))
+    result = _run_query(index, request, started)
+    index.cache.put(key, result)
+    return result
+
+
+def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> SearchResult:
     parsed = parse_query(request.q, index.analysis)
     date_from = dt.datetime.combine(request.date_from, dt.time.min, dt.timezone.utc) if request.date_from else None
     date_to = dt.datetime.combine(request.date_to, dt.time.max, dt.timezone.utc) if request.date_to else None

@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         INDEX_DIR=os.environ.get("SEARCHSVC_INDEX", "index"),
         SITE_NAME=os.environ.get("SEARCHSVC_SITE_NAME", "站内搜索"),
         CORS_ORIGINS=[o for o in os.environ.get("SEARCHSVC_CORS_ORIGINS", "").split(",") if o],
+        RESULT_CACHE=int(os.environ.get("SEARCHSVC_RESULT_CACHE", "256")),
         JSON_AS_ASCII=False,
     )
     app.config.update(config or {})
@@ -54,7 +55,7 @@ def search_index() -> SearchIndex:
     """The app's index, opened on first use and reopened by itself when a reindex lands."""
     index = current_app.extensions.get("searchsvc.index")
     if index is None:
-        index = SearchIndex(Path(current_app.config["INDEX_DIR"]))
+        index = SearchIndex(Path(current_app.config["INDEX_DIR"]), cache_size=current_app.config["RESULT_CACHE"])
         current_app.extensions["searchsvc.index"] = index
     return index  # type: ignore[no-any-return]
 

@@ -217,3 +217,21 @@ def test_cli_search_json_and_explain(sample_index_dir: Path) -> None:
     assert "whoosh: " in explain.output and "1 results" in explain.output
     bad = runner.invoke(main, ["search", "火锅", "--index", str(sample_index_dir), "--page", "0"])
     assert bad.exit_code == 2 and "page must be between 1 and 1000000" in bad.output
+
+
+def test_result_cache_is_keyed_by_generation(sample_posts: Path, tmp_path: Path) -> None:
+    from searchsvc.reindex import update_index
+
+    update_index(sample_posts, tmp_path / "ix")
+    with SearchIndex(tmp_path / "ix", cache_size=8) as index:
+        first = run_query(index, SearchRequest(q="雪豹"))
+        assert first.total == 0 and len(index.cache._items) == 1
+        again = run_query(index, SearchRequest(q="雪豹"))
+        assert again.hits == first.hits and again.total == 0
+        (sample_posts / "leopard.md").write_text("---\ntitle: 雪豹\n---\n雪豹。\n", encoding="utf-8")
+        update_index(sample_posts, tmp_path / "ix")
+        index.refresh(max_age=0)
+        assert run_query(index, SearchRequest(q="雪豹")).total == 1
+        for i in range(20):
+            run_query(index, SearchRequest(q=f"火锅{i}"))
+        assert len(index.cache._items) == 8
