@@ -9,7 +9,11 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import zlib
+from array import array
+from collections import Counter
+from itertools import accumulate
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,12 +21,13 @@ from typing import Any, Iterator
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PostingsWriter
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.formats import Format, Positions, tokens
 from whoosh.index import Index
 
 from searchsvc.analysis import AnalysisSettings, CharTokenizer, JiebaTokenizer, SubstringTokenizer, normalize
 from searchsvc.documents import DEFAULT_PERMALINK, Post
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CURRENT = "CURRENT"
 LOCK = ".reindex.lock"
 SETTINGS = "searchsvc.json"
@@ -117,6 +122,60 @@ class InliningCodec(W3Codec):  # type: ignore[misc]
         )
 
 
+class PackedPositions(Positions):  # type: ignore[misc]
+    """Positions as a packed array of deltas: 3 bytes for the usual single position, not Whoosh's
+    13-byte pickle, and decoded by C code (the substring matcher decodes one per candidate post)."""
+
+    def encode(self, poslist: list[int]) -> bytes:
+        deltas = [b - a for a, b in zip([0] + poslist, poslist)]
+        code = "H" if max(deltas, default=0) < 65536 else "I"
+        return code.encode() + array(code, deltas).tobytes()
+
+    def decode_positions(self, value: bytes) -> list[int]:
+        deltas = array(chr(value[0]))
+        deltas.frombytes(value[1:])
+        return list(accumulate(deltas))
+
+    def decode_frequency(self, value: bytes) -> int:
+        return (len(value) - 1) // array(chr(value[0])).itemsize
+
+    def decode_weight(self, value: bytes) -> float:
+        return self.decode_frequency(value) * self.field_boost  # type: ignore[no-any-return]
+
+
+class WeightOnly(Format):  # type: ignore[misc]
+    """Term frequency kept only as the posting's weight (what BM25F reads); no per-posting value.
+
+    Whoosh's Frequency format stores the same count twice: as the weight and as a packed value.
+    """
+
+    posting_size = 0
+
+    def __init__(self, field_boost: float = 1.0) -> None:
+        self.field_boost = field_boost
+        self.options: dict[str, Any] = {}
+
+    def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple[str, int, float, bytes]]:
+        counts = Counter(t.text for t in tokens(value, analyzer, kwargs))
+        fb = self.field_boost
+        return ((w, n, n * fb, b"") for w, n in counts.items())
+
+    def encode(self, value: Any) -> bytes:
+        return b""
+
+    def decode_frequency(self, value: bytes) -> int:
+        return 1
+
+    def decode_weight(self, value: bytes) -> float:
+        return self.field_boost  # type: ignore[no-any-return]
+
+
+def _text(analyzer: Any, positions: bool, field_boost: float = 1.0, stored: bool = False) -> TEXT:
+    field = TEXT(analyzer=analyzer, phrase=positions, field_boost=field_boost, stored=stored)
+    field.format = PackedPositions(field_boost=field_boost) if positions else WeightOnly(field_boost=field_boost)
+    return field
+
+
 def build_schema(analysis: AnalysisSettings = AnalysisSettings()) -> Schema:
     # Words hold CJK words only: other words are terms of the substring fields already.
     words = JiebaTokenizer(analysis.engine, analysis.userdict, cjk_only=True)
@@ -124,13 +183,13 @@ def build_schema(analysis: AnalysisSettings = AnalysisSettings()) -> Schema:
     return Schema(
         id=ID(stored=True, unique=True, sortable=True),
         hash=ID(sortable=True),
-        title=TEXT(analyzer=words, stored=True, phrase=False, field_boost=2.0),
-        title_sub=TEXT(analyzer=SubstringTokenizer(), phrase=True, field_boost=2.0),
-        title_chr=TEXT(analyzer=CharTokenizer(), phrase=False, field_boost=2.0),
+        title=_text(words, positions=False, field_boost=2.0, stored=True),
+        title_sub=_text(SubstringTokenizer(), positions=True, field_boost=2.0),
+        title_chr=_text(CharTokenizer(), positions=False, field_boost=2.0),
         title_exact=ID(),
-        body=TEXT(analyzer=words, phrase=False),
-        body_sub=TEXT(analyzer=SubstringTokenizer(), phrase=True),
-        body_chr=TEXT(analyzer=CharTokenizer(), phrase=False),
+        body=_text(words, positions=False),
+        body_sub=_text(SubstringTokenizer(), positions=True),
+        body_chr=_text(CharTokenizer(), positions=False),
         text=STORED(),
         url=STORED(),
         image=STORED(),
@@ -230,15 +289,22 @@ def remove_old_generations(index_dir: Path, keep: set[str]) -> None:
 
 
 @contextlib.contextmanager
-def reindex_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
+def reindex_lock(index_dir: Path, wait_seconds: float = 3.0) -> Iterator[None]:
+    """One reindex at a time per index; a second waits a few seconds (a killed run's writer
+    processes need a moment to die), then stops with a clear message."""
     index_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
     with open(index_dir / LOCK, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise ReindexBusy(f"another reindex is running on {index_dir}; try again when it has finished") from exc
-            raise
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise ReindexBusy(f"another reindex is running on {index_dir}; try again when it has finished") from exc
+                time.sleep(0.1)
         try:
             yield
         finally:

@@ -1,25 +1,16 @@
 """Search stage: exact substrings as a phrase of bigram terms, verified with position sets.
 
 Whoosh's own Phrase runs every candidate through its span machinery (~0.1 ms a document); this
-matcher intersects the terms' posting lists and checks positions with C-level set operations.
+matcher intersects the terms' posting lists and checks positions with C-level set operations
+(positions come packed, see index.PackedPositions).
 """
 
 from __future__ import annotations
 
-from itertools import accumulate
-from pickle import loads
 from typing import Any, Iterator
 
 from whoosh import matching
 from whoosh.query import Phrase
-from whoosh.system import _INT_SIZE
-
-
-def _positions(value: bytes) -> Iterator[int]:
-    """Decode Whoosh's Positions value (a count, then pickled deltas) without a Python loop."""
-    if not value.endswith(b"."):
-        value += b"."
-    return accumulate(loads(value[_INT_SIZE:]))
 
 
 class Substring(Phrase):  # type: ignore[misc]
@@ -44,12 +35,13 @@ class Substring(Phrase):  # type: ignore[misc]
         assert rarest is not None
         weighting = context.weighting if context is not None else searcher.weighting
         scorer = weighting.scorer(searcher, fieldname, rarest[1]) if weighting is not None else None
-        return _SubstringMatcher(leaves, scorer, self.boost * field.format.field_boost)
+        return _SubstringMatcher(leaves, scorer, self.boost * field.format.field_boost, field.format.decode_positions)
 
 
 class _SubstringMatcher(matching.Matcher):  # type: ignore[misc]
-    def __init__(self, leaves: list[Any], scorer: Any, boost: float) -> None:
+    def __init__(self, leaves: list[Any], scorer: Any, boost: float, decode: Any) -> None:
         self._leaves = leaves
+        self._decode = decode
         self._scorer = scorer
         self._boost = boost
         self._count = 0
@@ -74,7 +66,7 @@ class _SubstringMatcher(matching.Matcher):  # type: ignore[misc]
     def _occurrences(self) -> int:
         starts: set[int] | None = None
         for offset, leaf in enumerate(self._leaves):
-            shifted = set(map((-offset).__add__, _positions(leaf.value())))
+            shifted = set(map((-offset).__add__, self._decode(leaf.value())))
             starts = shifted if starts is None else starts & shifted
             if not starts:
                 return 0
@@ -128,6 +120,7 @@ class _SubstringMatcher(matching.Matcher):  # type: ignore[misc]
     def copy(self) -> _SubstringMatcher:
         twin = _SubstringMatcher.__new__(_SubstringMatcher)
         twin._leaves = [leaf.copy() for leaf in self._leaves]
+        twin._decode = self._decode
         twin._scorer, twin._boost, twin._count, twin._active = self._scorer, self._boost, self._count, self._active
         return twin
 
