@@ -83,7 +83,7 @@ def open_index_or_fail(index_dir: Path, cache_size: int = 0) -> SearchIndex:
     try:
         return SearchIndex(index_dir, cache_size)
     except IndexMissing as exc:
-        raise click.ClickException(f"No index at {exc.path}/. Run `searchsvc reindex --posts DIR` first.") from exc
+        raise click.ClickException(f"{exc.reason} Run `searchsvc reindex --posts DIR` first.") from exc
 
 
 @main.command()

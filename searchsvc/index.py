@@ -34,11 +34,12 @@ SETTINGS = "searchsvc.json"
 
 
 class IndexMissing(Exception):
-    """There is no index at the given path yet."""
+    """There is no usable index at the given path (none yet, or one from another schema)."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"no index at {path}")
+    def __init__(self, path: Path, reason: str = "") -> None:
         self.path = path
+        self.reason = reason or f"No index at {path}/."
+        super().__init__(self.reason)
 
 
 class ReindexBusy(Exception):
@@ -253,6 +254,8 @@ def open_index(index_dir: Path) -> tuple[Index, str]:
     if gen is None:
         raise IndexMissing(index_dir)
     settings = read_settings(gen)
+    if settings.schema_version != SCHEMA_VERSION:
+        raise IndexMissing(index_dir, f"The index at {index_dir}/ was built by another version of searchsvc.")
     return whoosh_index.open_dir(str(gen), schema=build_schema(settings.analysis)), gen.name
 
 

@@ -83,7 +83,7 @@ def _http_error(exc: HTTPException) -> Any:
 
 
 def _no_index(exc: IndexMissing) -> Any:
-    message = f"No index at {exc.path}/. Run `searchsvc reindex` first."
+    message = f"{exc.reason} Run `searchsvc reindex` first."
     if _wants_json():
         return error_response(503, "no_index", message)
     return render_template("error.html", status=503, message=message), 503

@@ -147,6 +147,26 @@ def test_cli_reindex_lists_skipped_files_and_summarizes(odd_posts: Path, tmp_pat
     assert lines[-1].startswith(f"full rebuild: {len(ODD_POSTS) - len(SKIPPED)} added, 0 updated, 0 deleted, 0 unchanged, {len(SKIPPED)} skipped in ")
 
 
+def test_an_index_from_another_schema_asks_for_a_rebuild(sample_posts: Path, tmp_path: Path) -> None:
+    import json
+
+    from searchsvc.index import SETTINGS, IndexMissing
+
+    index_dir = tmp_path / "ix"
+    update_index(sample_posts, index_dir)
+    gen = current_generation(index_dir)
+    assert gen is not None
+    settings = json.loads((gen / SETTINGS).read_text())
+    (gen / SETTINGS).write_text(json.dumps(dict(settings, schema_version=0)))
+    with pytest.raises(IndexMissing, match="built by another version of searchsvc"):
+        open_index(index_dir)
+    result = CliRunner().invoke(main, ["search", "火锅", "--index", str(index_dir)])
+    assert "built by another version of searchsvc. Run `searchsvc reindex --posts DIR` first." in result.output
+    report = update_index(sample_posts, index_dir)  # not incremental: the schema changed
+    assert report.full and report.added == 41
+    assert ids(index_dir, "火锅") == ["2019/sichuan-hotpot.md"]
+
+
 def test_cli_errors_say_what_to_do(tmp_path: Path) -> None:
     runner = CliRunner()
     missing = runner.invoke(main, ["reindex", "--posts", str(tmp_path / "nope"), "--index", str(tmp_path / "ix")])
