@@ -62,30 +62,33 @@ def wrk(url: str, paths: list[str], seconds: int, connections: int) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--posts-count", type=int, default=10000)
+    parser.add_argument("--index", type=Path, help="a searchsvc index of those posts (default: build one in the cache)")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--cache", type=int, default=0, help="server result cache size (default 0: every query runs)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
     posts = scaled_corpus(args.posts_count)
-    index_dir = ours_index(posts, CACHE / f"index-{args.posts_count}")
+    index_dir = args.index or ours_index(posts, CACHE / f"index-{args.posts_count}")
     paths = ["/api/search?" + urllib.parse.urlencode(params) for _, params in query_mix(posts)]
 
-    with Server(index_dir, threads=args.threads) as server:
+    with Server(index_dir, threads=args.threads, extra=("--cache", str(args.cache))) as server:
         first = server.first_answer
         for path in paths:  # warm every term once, as a running server would be
             server.get(path)
         search = wrk(server.url, paths, args.seconds, args.connections)
         health = wrk(server.url, ["/healthz"], max(5, args.seconds // 3), args.connections)
         rss = current_rss_mb(server.proc.pid)
-    print(f"{args.posts_count} posts, {len(paths)}-query mix, {args.connections} connections, {args.threads} server threads, 2 cores shared with wrk")
+    print(f"{args.posts_count} posts, {len(paths)}-query mix, {args.connections} connections, {args.threads} server threads, "
+          f"result cache {args.cache}, 2 cores shared with wrk")
     print(f"{'':<10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>8} {'non-2xx':>8}")
     for name, f in (("search", search), ("healthz", health)):
         print(f"{name:<10} {f.get('p50', 0):>8.2f} {f.get('p90', 0):>8.2f} {f.get('p99', 0):>8.2f} {f['qps']:>8.1f} {f['non_2xx']:>8.0f}")
     ratio = search["qps"] / health["qps"] if health["qps"] else 0
     print(f"search QPS / healthz QPS = {ratio:.3f}; worker RSS {rss} MB; first answer {first:.2f} s after start")
-    print("saved", save(f"http-{args.posts_count}", {"posts": args.posts_count, "search": search, "healthz": health,
+    print("saved", save(f"http-{args.posts_count}", {"posts": args.posts_count, "cache": args.cache, "search": search, "healthz": health,
                                                      "ratio": ratio, "rss_mb": rss, "first_answer_s": first}))
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 from common import CACHE, current_rss_mb, ours_index, percentiles, query_mix, save, scaled_corpus
 from naive import NaiveSearch, build_naive
@@ -35,12 +36,13 @@ print(time.perf_counter() - t)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--posts-count", type=int, default=10000)
+    parser.add_argument("--index", type=Path, help="a searchsvc index of those posts (default: build one in the cache)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-naive", action="store_true")
     args = parser.parse_args()
 
     posts = scaled_corpus(args.posts_count)
-    index_dir = ours_index(posts, CACHE / f"index-{args.posts_count}")
+    index_dir = args.index or ours_index(posts, CACHE / f"index-{args.posts_count}")
     naive_dir = CACHE / f"naive-{args.posts_count}"
     if not args.no_naive and not (naive_dir / "_MAIN_1.toc").exists() and not list(naive_dir.glob("_MAIN_*.toc")):
         build_naive([load_post(p, posts) for p in iter_post_files(posts)], naive_dir)

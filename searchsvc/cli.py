@@ -106,7 +106,11 @@ def search(query: str, index_dir: Path, as_json: bool, explain: bool, page: str,
         request = make_request(params)
     except QueryError as exc:
         raise click.UsageError(str(exc)) from exc
-    index = open_index_or_fail(index_dir)
+    with open_index_or_fail(index_dir) as index:
+        _print_search(index, query, request, as_json, explain)
+
+
+def _print_search(index: SearchIndex, query: str, request: SearchRequest, as_json: bool, explain: bool) -> None:
     if explain:
         parsed = parse_query(query, index.analysis)
         click.echo(f"parsed: {parsed}")

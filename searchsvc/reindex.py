@@ -95,7 +95,9 @@ def update_index(
 
 
 def _writer(ix: Index, limitmb: int) -> Any:
-    return ix.writer(limitmb=limitmb, codec=InliningCodec())
+    # Not compound: Whoosh reads a compound segment by copying each part into a BytesIO, so every
+    # open reader would hold the whole index in memory (470 MB at 10k posts, per thread).
+    return ix.writer(limitmb=limitmb, codec=InliningCodec(), compound=False)
 
 
 def _full_build(

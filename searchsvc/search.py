@@ -5,265 +5,27 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import threading
 import time
-from collections import Counter, OrderedDict
-from dataclasses import dataclass
-from itertools import chain
-from pathlib import Path
-from typing import Any, Iterable, Mapping
+from collections import Counter
+from typing import Any
 
 from whoosh import collectors
 from whoosh import query as wq
-from whoosh import scoring
-from whoosh.index import Index
 from whoosh.searching import Results, Searcher
 
 from searchsvc.analysis import AnalysisSettings
-from searchsvc.highlight import DEFAULT_SNIPPET_CHARS, make_snippet, mark_title
-from searchsvc.index import generation_token, open_index, read_settings, stored_text
-from searchsvc.query import (
-    FACET_FIELDS, MAX_QUERY_CHARS, ParsedQuery, QueryError, QueryPlan, build_plan, parse_query, substring_query,
-    word_query,
+from searchsvc.highlight import make_snippet, mark_title
+from searchsvc.index import stored_text
+from searchsvc.model import (
+    MAX_PER_PAGE, SORTS, FacetCount, Hit, SearchRequest, SearchResult, make_request,
 )
+from searchsvc.query import FACET_FIELDS, ParsedQuery, QueryPlan, build_plan, parse_query, substring_query, word_query
+from searchsvc.searchindex import SearchIndex
 
-MAX_PER_PAGE = 100
-SORTS = ("relevance", "newest", "oldest")
-FACET_LIMIT = 20
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    q: str
-    page: int = 1
-    per_page: int = 10
-    categories: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    authors: tuple[str, ...] = ()
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
-    sort: str = "relevance"
-    snippet_chars: int = DEFAULT_SNIPPET_CHARS
-
-    @property
-    def filters(self) -> tuple[tuple[str, str], ...]:
-        return tuple([("category", c) for c in self.categories] + [("tag", t) for t in self.tags]
-                     + [("author", a) for a in self.authors])
-
-
-def make_request(params: Mapping[str, list[str]]) -> SearchRequest:
-    """Validate raw parameters (each a list of strings, as in a query string) into a request."""
-    def one(name: str, default: str | None = None) -> str | None:
-        values = params.get(name) or []
-        return values[-1] if values else default
-
-    q = one("q")
-    if q is None:
-        raise QueryError("the parameter q is required")
-    if len(q) > MAX_QUERY_CHARS:
-        raise QueryError(f"q is longer than {MAX_QUERY_CHARS} characters")
-    page = _int_param("page", one("page", "1"), 1, 10**6)
-    per_page = _int_param("per_page", one("per_page", "10"), 1, MAX_PER_PAGE)
-    sort = one("sort", "relevance") or "relevance"
-    if sort not in SORTS:
-        raise QueryError(f"sort must be one of {', '.join(SORTS)}")
-    date_from, date_to = _date_param("from", one("from")), _date_param("to", one("to"))
-    if date_from and date_to and date_from > date_to:
-        raise QueryError("from is after to")
-    return SearchRequest(
-        q=q, page=page, per_page=per_page, sort=sort, date_from=date_from, date_to=date_to,
-        categories=_values(params, "category"), tags=_values(params, "tag"), authors=_values(params, "author"),
-    )
-
-
-def _values(params: Mapping[str, list[str]], name: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(v.strip() for v in params.get(name) or [] if v.strip()))
-
-
-def _int_param(name: str, raw: str | None, low: int, high: int) -> int:
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise QueryError(f"{name} must be a whole number, not {str(raw)[:20]!r}") from None
-    if not low <= value <= high:
-        raise QueryError(f"{name} must be between {low} and {high}")
-    return value
-
-
-def _date_param(name: str, raw: str | None) -> dt.date | None:
-    if raw is None or not raw.strip():
-        return None
-    try:
-        return dt.date.fromisoformat(raw.strip()[:10])
-    except ValueError:
-        raise QueryError(f"{name} must be an ISO date such as 2021-03-23, not {raw[:20]!r}") from None
-
-
-@dataclass(frozen=True)
-class Hit:
-    id: str
-    url: str
-    title: str
-    title_html: str
-    snippet_html: str
-    date: dt.datetime
-    categories: tuple[str, ...]
-    tags: tuple[str, ...]
-    authors: tuple[str, ...]
-    image: str
-    score: float
-
-
-@dataclass(frozen=True)
-class FacetCount:
-    value: str
-    count: int
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    request: SearchRequest
-    parsed: ParsedQuery
-    total: int
-    pages: int
-    took_ms: float
-    hits: tuple[Hit, ...]
-    facets: Mapping[str, tuple[FacetCount, ...]]
-    suggestion: str | None = None
-    partial: bool = False  # True when not every word matched (the three-quarters fallback)
-
-
-class SearchIndex:
-    """An index directory opened once per generation; reopens by itself after a reindex.
-
-    Whoosh searchers are not safe to share between threads, so each thread holds its own.
-    """
-
-    def __init__(self, index_dir: Path, cache_size: int = 0) -> None:
-        self.index_dir = Path(index_dir)
-        self.cache = _ResultCache(cache_size)
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._state: tuple[tuple[str, int], Index, AnalysisSettings, _FacetTable | None] | None = None
-        self._checked = 0.0
-        self._searchers: list[Searcher] = []
-        self._open()
-
-    def _open(self) -> None:
-        ix, gen_name = open_index(self.index_dir)
-        settings = read_settings(self.index_dir / gen_name)
-        self._state = (generation_token(self.index_dir, ix, gen_name), ix, settings.analysis, None)
-
-    def refresh(self, max_age: float = 0.5) -> None:
-        """Notice a new generation or commit; checked at most every `max_age` seconds."""
-        now = time.monotonic()
-        if now - self._checked < max_age:
-            return
-        self._checked = now
-        assert self._state is not None
-        token, ix, _, _ = self._state
-        if generation_token(self.index_dir, ix, token[0]) != token:
-            with self._lock:
-                self._open()
-
-    @property
-    def analysis(self) -> AnalysisSettings:
-        assert self._state is not None
-        return self._state[2]
-
-    @property
-    def generation(self) -> tuple[str, int]:
-        assert self._state is not None
-        return self._state[0]
-
-    def searcher(self) -> Searcher:
-        assert self._state is not None
-        token, ix, _, _ = self._state
-        held = getattr(self._local, "held", None)
-        if held is None or held[0] != token:
-            if held is not None:
-                held[1].close()
-            held = (token, ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2)))
-            self._local.held = held
-            with self._lock:
-                self._searchers = [s for s in self._searchers if not s.is_closed] + [held[1]]
-        return held[1]
-
-    def close(self) -> None:
-        """Close every searcher this index handed out (their threads must be done with them)."""
-        with self._lock:
-            for searcher in self._searchers:
-                searcher.close()
-            self._searchers = []
-
-    def __enter__(self) -> SearchIndex:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def facet_table(self, searcher: Searcher) -> _FacetTable:
-        assert self._state is not None
-        token, ix, analysis, table = self._state
-        if table is None or table.token != token:
-            table = _FacetTable(token, searcher)
-            with self._lock:
-                if self._state[0] == token:
-                    self._state = (token, ix, analysis, table)
-        return table
-
-    def document_count(self) -> int:
-        return self.searcher().doc_count()
-
-
-class _FacetTable:
-    """docnum -> facet values, read once per generation so counting a result set is a C-speed loop."""
-
-    def __init__(self, token: tuple[str, int], searcher: Searcher) -> None:
-        self.token = token
-        size = searcher.doc_count_all()
-        self.values: dict[str, list[tuple[str, ...]]] = {}
-        reader = searcher.reader()
-        for name in FACET_FIELDS.values():
-            per_doc: list[list[str]] = [[] for _ in range(size)]
-            for term in reader.lexicon(name):
-                value = term.decode("utf-8")
-                for docnum in reader.postings(name, term).all_ids():
-                    per_doc[docnum].append(value)
-            self.values[name] = [tuple(v) for v in per_doc]
-
-    def count(self, docs: Iterable[int]) -> dict[str, tuple[FacetCount, ...]]:
-        docs = list(docs)
-        out = {}
-        for name, table in self.values.items():
-            counts = Counter(chain.from_iterable(map(table.__getitem__, docs)))
-            top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_LIMIT]
-            out[name] = tuple(FacetCount(v, c) for v, c in top)
-        return out
-
-
-class _ResultCache:
-    """Recent results keyed by index generation and request; a new commit or generation misses."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[Any, ...], SearchResult] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...]) -> SearchResult | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[Any, ...], result: SearchResult) -> None:
-        if not self.size:
-            return
-        with self._lock:
-            self._items[key] = result
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+__all__ = [
+    "MAX_PER_PAGE", "SORTS", "FacetCount", "Hit", "SearchIndex", "SearchRequest", "SearchResult", "make_request",
+    "run_query", "suggest_titles",
+]
 
 
 def run_query(index: SearchIndex, request: SearchRequest) -> SearchResult:

@@ -60,6 +60,13 @@ def search_index() -> SearchIndex:
     return index  # type: ignore[no-any-return]
 
 
+def close_index(app: Flask) -> None:
+    """Close the searchers the app opened (tests and embedding code call this when done)."""
+    index = app.extensions.get("searchsvc.index")
+    if index is not None:
+        index.close()
+
+
 def error_response(status: int, code: str, message: str) -> Response:
     """The one JSON error envelope of the API."""
     response = jsonify({"error": {"code": code, "message": message}})

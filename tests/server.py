@@ -21,11 +21,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, index_dir: Path, threads: int = 4) -> None:
+    def __init__(self, index_dir: Path, threads: int = 4, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [sys.executable, "-m", "searchsvc.cli", "serve", "--index", str(index_dir),
-                "--port", str(self.port), "--threads", str(threads)]
+                "--port", str(self.port), "--threads", str(threads), *extra]
         self.started = time.monotonic()
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
         self.first_answer = self._wait_ready()

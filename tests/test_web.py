@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Iterator
 from xml.etree import ElementTree
 
 import pytest
 from flask.testing import FlaskClient
 
-from searchsvc.web import create_app
+from searchsvc.web import close_index, create_app
 
 
 @pytest.fixture
-def client(sample_index_dir: Path) -> FlaskClient:
-    return create_app({"INDEX_DIR": str(sample_index_dir), "TESTING": True}).test_client()
+def client(sample_index_dir: Path) -> Iterator[FlaskClient]:
+    app = create_app({"INDEX_DIR": str(sample_index_dir), "TESTING": True})
+    yield app.test_client()
+    close_index(app)
 
 
 def test_api_search_shape(client: FlaskClient) -> None:
@@ -135,11 +138,13 @@ def test_security_headers_and_cors_off_by_default(client: FlaskClient) -> None:
 
 
 def test_cors_for_configured_origins(sample_index_dir: Path) -> None:
-    c = create_app({"INDEX_DIR": str(sample_index_dir), "CORS_ORIGINS": ["https://blog.example"]}).test_client()
+    app = create_app({"INDEX_DIR": str(sample_index_dir), "CORS_ORIGINS": ["https://blog.example"]})
+    c = app.test_client()
     ok = c.get("/api/search?q=x", headers={"Origin": "https://blog.example"})
     assert ok.headers["Access-Control-Allow-Origin"] == "https://blog.example"
     other = c.get("/api/search?q=x", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+    close_index(app)
 
 
 def test_page_without_javascript(client: FlaskClient) -> None:
