@@ -13,18 +13,32 @@ import time
 import zlib
 from array import array
 from collections import Counter
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Iterator
 
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PostingsWriter
+from whoosh.codec.whoosh3 import (
+    LENGTHS_COLUMN,
+    W3Codec,
+    W3FieldWriter,
+    W3PerDocReader,
+    W3PostingsWriter,
+    _lenfield,
+)
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.formats import Format, Positions, tokens
 from whoosh.index import Index
+from whoosh.util.numeric import byte_to_length
 
-from searchsvc.analysis import AnalysisSettings, CharTokenizer, JiebaTokenizer, SubstringTokenizer, normalize
+from searchsvc.analysis import (
+    AnalysisSettings,
+    CharTokenizer,
+    JiebaTokenizer,
+    SubstringTokenizer,
+    normalize,
+)
 from searchsvc.documents import DEFAULT_PERMALINK, Post
 
 SCHEMA_VERSION = 2
@@ -107,11 +121,29 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
         super().add_postings(schema, _LengthCache(lengths) if lengths else lengths, items)
 
 
+class _PerDocReader(W3PerDocReader):  # type: ignore[misc]
+    """Field lengths decoded once per field into memory. BM25 asks for one per scored posting, and
+    Whoosh answers each with a seek and a one-byte read of the length column."""
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int | None:
+        lengths = self.__dict__.setdefault("_lengths", {})
+        table = lengths.get(fieldname)
+        if table is None:
+            column = self._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            if column is None:
+                return default
+            table = lengths[fieldname] = [byte_to_length(b) if b else None for b in column]
+        return table[docnum]  # type: ignore[no-any-return]
+
+
 class InliningCodec(W3Codec):  # type: ignore[misc]
-    """Whoosh's own codec with inlined rare terms and cached field lengths while writing."""
+    """Whoosh's own codec with inlined rare terms, and field lengths cached while writing and reading."""
 
     def field_writer(self, storage: Any, segment: Any) -> Any:
         return _FieldWriter(self, storage, segment)
+
+    def per_document_reader(self, storage: Any, segment: Any) -> Any:
+        return _PerDocReader(storage, segment)
 
     def __init__(self, blocklimit: int = 128, compression: int = 3, inlinelimit: int = 4) -> None:
         super().__init__(blocklimit=blocklimit, compression=compression, inlinelimit=inlinelimit)
