@@ -38,10 +38,6 @@ class ParsedQuery:
     filters: tuple[tuple[str, str], ...] = ()
 
     @property
-    def empty(self) -> bool:
-        return not (self.words or self.phrases)
-
-    @property
     def highlight_terms(self) -> tuple[str, ...]:
         """Longest first. A single character that jieba split off a longer chunk (的 of 北京的秋天)
         is not marked on its own; one the user typed alone is."""
@@ -77,8 +73,9 @@ def parse_query(text: str, analysis: AnalysisSettings = AnalysisSettings()) -> P
         norm = " ".join(normalize(value).split())
         if not norm:
             continue
-        if minus:
-            excluded.extend(_words_of(norm, analysis) if quoted is None else [norm])
+        if minus:  # the whole text, as a substring: -区块链 must not exclude every post with 链
+            if _words_of(norm, analysis):
+                excluded.append(_EDGE_PUNCT.sub("", norm) or norm)
         elif quoted is not None:
             if _words_of(norm, analysis):
                 phrases.append(norm)

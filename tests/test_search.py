@@ -109,6 +109,14 @@ def test_every_substring_finds_every_post_that_holds_it(sample_index: SearchInde
         assert set(found(sample_index, piece)) >= set(expected), piece
 
 
+def test_exclusion_removes_the_whole_text_not_its_characters(sample_index: SearchIndex) -> None:
+    texts = _sample_texts()
+    expected = sorted(pid for pid, text in texts.items() if "的" in text and "西湖边" not in text)
+    assert "2019/hangzhou-west-lake.md" not in expected
+    assert any("边" in texts[pid] for pid in expected)  # posts with 边 alone stay
+    assert found(sample_index, "的 -西湖边") == expected
+
+
 def test_whole_words_rank_above_substrings(sample_index: SearchIndex) -> None:
     hits = search(sample_index, "龙").hits
     assert hits[0].id == "2021/traditional-tea.md"  # 龍 in its title
