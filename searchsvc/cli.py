@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 from collections import Counter
 from pathlib import Path
@@ -138,32 +140,66 @@ def _terminal_marks(snippet_html: str) -> str:
 @_index_option
 @click.option("--host", envvar="SEARCHSVC_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="SEARCHSVC_PORT", default=5000, show_default=True, type=int)
-@click.option("--threads", envvar="SEARCHSVC_THREADS", default=8, show_default=True, type=int)
+@click.option("--threads", envvar="SEARCHSVC_THREADS", default=4, show_default=True, type=int,
+              help="Threads per worker process.")
+@click.option("--workers", envvar="SEARCHSVC_WORKERS", default=1, show_default=True, type=int,
+              help="Worker processes sharing the port: one Python process uses one core.")
 @click.option("--cache", envvar="SEARCHSVC_RESULT_CACHE", default=256, show_default=True, type=int,
               help="Recent results kept per index generation (0 turns the cache off).")
-def serve(index_dir: Path, host: str, port: int, threads: int, cache: int) -> None:
+def serve(index_dir: Path, host: str, port: int, threads: int, workers: int, cache: int) -> None:
     """Serve the search page and the JSON API with waitress."""
+    with open_index_or_fail(index_dir) as index:  # fail now with a clear message, not on the first request
+        run_query(index, SearchRequest(q="预热 warm"))  # load jieba's dictionary once, before any fork
+    listener = socket.create_server((host, port), backlog=1024)
+    click.echo(f"searchsvc serving {index_dir}/ on http://{host}:{port}/ with {workers} worker(s) (pid {os.getpid()})", err=True)
+    if workers <= 1:
+        _serve_worker(listener, index_dir, threads, cache)
+        return
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker opens its own index: Whoosh file handles must not be shared
+            code = 0
+            try:
+                _serve_worker(listener, index_dir, threads, cache)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, frame: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        os.waitpid(child, 0)
+    click.echo("searchsvc stopped", err=True)
+
+
+def _serve_worker(listener: socket.socket, index_dir: Path, threads: int, cache: int) -> None:
     import waitress
 
     from searchsvc.web import create_app
 
-    index = open_index_or_fail(index_dir, cache)  # fail now with a clear message, not on the first request
-    run_query(index, SearchRequest(q="预热 warm"))  # load jieba's dictionary before the first reader waits for it
     app = create_app({"INDEX_DIR": str(index_dir), "RESULT_CACHE": cache})
-    app.extensions["searchsvc.index"] = index
-    server = waitress.create_server(app, host=host, port=port, threads=threads, ident="searchsvc")
+    app.extensions["searchsvc.index"] = SearchIndex(index_dir, cache)
+    server = waitress.create_server(app, sockets=[listener], threads=threads, ident="searchsvc")
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    click.echo(f"searchsvc serving {index_dir}/ on http://{host}:{port}/ (pid {os.getpid()})", err=True)
     try:
         server.run()
     except (SystemExit, KeyboardInterrupt):
-        click.echo("searchsvc stopped", err=True)
+        pass
     finally:
         server.close()
+
 
 if __name__ == "__main__":
     main()

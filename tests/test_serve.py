@@ -6,6 +6,8 @@ import threading
 import urllib.parse
 from pathlib import Path
 
+import pytest
+
 from searchsvc.reindex import update_index
 
 from server import Server
@@ -24,7 +26,8 @@ def test_first_answer_fast_and_clean_sigterm(sample_index_dir: Path) -> None:
         assert server.stop() == 0
 
 
-def test_reindex_while_serving_fails_no_request(sample_posts: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_reindex_while_serving_fails_no_request(sample_posts: Path, tmp_path: Path, workers: int) -> None:
     index_dir = tmp_path / "ix"
     update_index(sample_posts, index_dir)
     failures: list[str] = []
@@ -32,7 +35,7 @@ def test_reindex_while_serving_fails_no_request(sample_posts: Path, tmp_path: Pa
     stop = threading.Event()
     q = urllib.parse.quote("雪豹")
 
-    with Server(index_dir) as server:
+    with Server(index_dir, extra=("--workers", str(workers))) as server:
         def hammer() -> None:
             while not stop.is_set():
                 status, body = server.get(f"/api/search?q={q}")
@@ -40,8 +43,8 @@ def test_reindex_while_serving_fails_no_request(sample_posts: Path, tmp_path: Pa
                 if status != 200:
                     failures.append(f"{status} {body[:120]!r}")
 
-        workers = [threading.Thread(target=hammer) for _ in range(3)]
-        for w in workers:
+        hammers = [threading.Thread(target=hammer) for _ in range(3)]
+        for w in hammers:
             w.start()
         try:
             assert server.json(f"/api/search?q={q}")["total"] == 0
@@ -57,8 +60,9 @@ def test_reindex_while_serving_fails_no_request(sample_posts: Path, tmp_path: Pa
             _eventually(lambda: server.json("/healthz")["documents"] == 43)
         finally:
             stop.set()
-            for w in workers:
+            for w in hammers:
                 w.join()
+        assert server.stop() == 0
     assert failures == []
     assert answered[0] > 20
 
