@@ -7,10 +7,9 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from server import Server
 
 from searchsvc.reindex import update_index
-
-from server import Server
 
 
 def test_first_answer_fast_and_clean_sigterm(sample_index_dir: Path) -> None:
