@@ -42,7 +42,7 @@ def wrk(url: str, paths: list[str], seconds: int, connections: int) -> dict[str,
         script = Path(tmp) / "mix.lua"
         script.write_text(LUA % listing, encoding="utf-8")
         out = subprocess.run(
-            ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(script), url],
+            ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(script), url],
             capture_output=True, text=True, check=True, timeout=seconds + 30,
         ).stdout
     figures: dict[str, float] = {}
@@ -59,6 +59,13 @@ def wrk(url: str, paths: list[str], seconds: int, connections: int) -> dict[str,
     return figures
 
 
+def _worker_rss(pid: int) -> float:
+    """The largest RSS among the server process and its worker processes."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid] + [int(c) for c in children.read_text().split()] if children.exists() else [pid]
+    return max(current_rss_mb(p) for p in pids)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--posts-count", type=int, default=10000)
@@ -66,6 +73,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--cache", type=int, default=0, help="server result cache size (default 0: every query runs)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -74,21 +82,21 @@ def main() -> None:
     index_dir = args.index or ours_index(posts, CACHE / f"index-{args.posts_count}")
     paths = ["/api/search?" + urllib.parse.urlencode(params) for _, params in query_mix(posts)]
 
-    with Server(index_dir, threads=args.threads, extra=("--cache", str(args.cache))) as server:
+    with Server(index_dir, threads=args.threads, extra=("--cache", str(args.cache), "--workers", str(args.workers))) as server:
         first = server.first_answer
         for path in paths:  # warm every term once, as a running server would be
             server.get(path)
         search = wrk(server.url, paths, args.seconds, args.connections)
         health = wrk(server.url, ["/healthz"], max(5, args.seconds // 3), args.connections)
-        rss = current_rss_mb(server.proc.pid)
+        rss = _worker_rss(server.proc.pid)
     print(f"{args.posts_count} posts, {len(paths)}-query mix, {args.connections} connections, {args.threads} server threads, "
-          f"result cache {args.cache}, 2 cores shared with wrk")
+          f"{args.workers} worker(s), result cache {args.cache}, 2 cores shared with wrk")
     print(f"{'':<10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>8} {'non-2xx':>8}")
     for name, f in (("search", search), ("healthz", health)):
         print(f"{name:<10} {f.get('p50', 0):>8.2f} {f.get('p90', 0):>8.2f} {f.get('p99', 0):>8.2f} {f['qps']:>8.1f} {f['non_2xx']:>8.0f}")
     ratio = search["qps"] / health["qps"] if health["qps"] else 0
-    print(f"search QPS / healthz QPS = {ratio:.3f}; worker RSS {rss} MB; first answer {first:.2f} s after start")
-    print("saved", save(f"http-{args.posts_count}", {"posts": args.posts_count, "cache": args.cache, "search": search, "healthz": health,
+    print(f"search QPS / healthz QPS = {ratio:.3f}; largest worker RSS {rss} MB; first answer {first:.2f} s after start")
+    print("saved", save(f"http-{args.posts_count}", {"posts": args.posts_count, "workers": args.workers, "threads": args.threads, "cache": args.cache, "search": search, "healthz": health,
                                                      "ratio": ratio, "rss_mb": rss, "first_answer_s": first}))
 
 
