@@ -52,7 +52,7 @@ def main() -> None:
                                 check=True).stdout.strip())
     index = SearchIndex(index_dir)
     ours: dict[str, list[float]] = defaultdict(list)
-    for kind, params in mix:  # warm-up: first touch of every term's postings
+    for _, params in mix:  # warm-up: first touch of every term's postings
         run_query(index, make_request({k: [v] for k, v in params.items()}))
     for _ in range(args.rounds):
         for kind, params in mix:
@@ -64,7 +64,7 @@ def main() -> None:
     naive: dict[str, list[float]] = defaultdict(list)
     if not args.no_naive:
         search = NaiveSearch(naive_dir)
-        for kind, params in mix:
+        for _, params in mix:
             search.search_with_snippets(params["q"])
         for _ in range(max(1, args.rounds // 3)):
             for kind, params in mix:

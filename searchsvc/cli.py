@@ -61,7 +61,7 @@ def reindex(posts_dir: Path, index_dir: Path, full: bool, permalink: str, userdi
             report = update_index(posts_dir, index_dir, full=full, settings=settings)
     except ReindexBusy as exc:
         raise click.ClickException(str(exc)) from exc
-    except (OSError, PostError) as exc:
+    except (OSError, PostError, RuntimeError) as exc:
         raise click.ClickException(f"reindex stopped, the previous index is still in place: {exc}") from exc
     for path, reason in report.skipped:
         click.echo(f"skipped {path}: {reason}", err=True)

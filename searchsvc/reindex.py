@@ -198,7 +198,7 @@ def _collect(workers: list[Any], messages: Any, report: ReindexReport, progress:
         except queue.Empty:
             dead = [w for w in workers if w.exitcode not in (None, 0)]
             if dead:
-                raise RuntimeError(f"a writer process died with exit code {dead[0].exitcode}")
+                raise RuntimeError(f"a writer process died with exit code {dead[0].exitcode}") from None
             continue
         if message[0] == "progress":
             if progress:
