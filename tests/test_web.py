@@ -180,3 +180,19 @@ def test_index_missing_is_a_clear_503(tmp_path: Path) -> None:
     assert r.get_json() == {"error": {"code": "no_index", "message": f"No index at {tmp_path / 'none'}/. Run `searchsvc reindex` first."}}
 
 
+
+
+def test_random_hostile_strings_never_fail(client: FlaskClient) -> None:
+    """A fixed-seed barrage of syntax, CJK, full-width, control and astral characters."""
+    import random
+
+    rng = random.Random(20261128)
+    alphabet = list('"()*:-+~^?!&|\\/<>[]{}%#;,.，。「」“”　ＡＢ１２') + list("的数据库人工智能火锅西湖") + [
+        "AND", "OR", "NOT", "tag:", "category:", "author:", "\x00", "\x1f", "\u200b", "\ufffd", "😀", "𠀀", " ", "\n"]
+    for _ in range(150):
+        q = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        r = client.get("/api/search", query_string={"q": q, "per_page": str(rng.randint(1, 100))})
+        assert r.status_code == 200, (q, r.status_code)
+        body = r.get_json()
+        assert body["total"] >= len(body["hits"])
+        assert all(set(re.sub(r"</?mark>", "", h["snippet_html"])).isdisjoint("<>") for h in body["hits"])
