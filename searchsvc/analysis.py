@@ -72,6 +72,11 @@ def normalize(text: str) -> str:
     return text.translate(_FOLD)
 
 
+def normalize_spaced(text: str) -> str:
+    """normalize() with runs of whitespace collapsed to one space: how exact titles are compared."""
+    return " ".join(normalize(text).split())
+
+
 def normalize_with_offsets(text: str) -> tuple[str, list[int] | None]:
     """normalize() plus, when lengths differ, the original index of every normalized character."""
     norm = text.translate(_FOLD)

@@ -333,7 +333,7 @@ def _text_value(value: Any) -> str | None:
 def iter_post_files(root: Path) -> Iterator[Path]:
     """Every post file under root in a stable order; hidden files and folders are not posts."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_drafts")) or d == "_posts")
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_drafts")))  # hidden, Hexo drafts
         for name in sorted(filenames):
             if name.lower().endswith(POST_SUFFIXES) and not name.startswith("."):
                 yield Path(dirpath) / name

@@ -37,7 +37,7 @@ from searchsvc.analysis import (
     CharTokenizer,
     JiebaTokenizer,
     SubstringTokenizer,
-    normalize,
+    normalize_spaced,
 )
 from searchsvc.documents import DEFAULT_PERMALINK, Post
 
@@ -241,7 +241,7 @@ def post_fields(post: Post) -> dict[str, Any]:
         title=post.title,
         title_sub=post.title,
         title_chr=post.title,
-        title_exact=exact_title(post.title),
+        title_exact=normalize_spaced(post.title),
         body=post.body,
         body_sub=post.body,
         body_chr=post.body,
@@ -253,10 +253,6 @@ def post_fields(post: Post) -> dict[str, Any]:
         tag=list(post.tags),
         author=list(post.authors),
     )
-
-
-def exact_title(text: str) -> str:
-    return " ".join(normalize(text).split())
 
 
 def stored_text(blob: bytes) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from whoosh import query as wq
 
-from searchsvc.analysis import AnalysisSettings, is_cjk, normalize, segment, substring_units
+from searchsvc.analysis import AnalysisSettings, is_cjk, normalize_spaced, segment, substring_units
 from searchsvc.substring import Substring
 
 MAX_QUERY_CHARS = 2000
@@ -70,7 +70,7 @@ def parse_query(text: str, analysis: AnalysisSettings = AnalysisSettings()) -> P
             value = f"{fieldname}:{value}"
         if quoted is None and not minus and value in _OPERATORS:
             continue
-        norm = " ".join(normalize(value).split())
+        norm = normalize_spaced(value)
         if not norm:
             continue
         if minus:  # the whole text, as a substring: -区块链 must not exclude every post with 链
