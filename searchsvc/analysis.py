@@ -159,11 +159,13 @@ def read_userdict(path: str) -> Iterator[tuple[str, int | None, str | None]]:
         yield parts[0], freq, tag
 
 
-def segment(norm: str, search: bool, engine: str = "auto", userdict: str | None = None) -> list[tuple[str, int, int, int]]:
+@functools.lru_cache(maxsize=8)
+def segment(norm: str, search: bool, engine: str = "auto", userdict: str | None = None) -> tuple[tuple[str, int, int, int], ...]:
     """jieba words of normalized text as (word, start, end, ordinal).
 
     In search mode, sub-words come with their word and share its ordinal, so a phrase of words
-    keeps consecutive positions. Whitespace and punctuation are not words.
+    keeps consecutive positions. Whitespace and punctuation are not words. Cached: at index time
+    the word, substring and character fields of one post all ask for the same text.
     """
     tokens = get_segmenter(engine, userdict).tokenize(norm, mode="search" if search else "default", hmm=False)
     # jieba's search mode emits a word's sub-words just before the word: walking backwards, a
@@ -187,7 +189,16 @@ def segment(norm: str, search: bool, engine: str = "auto", userdict: str | None 
             ordinal += 1
             last_owner = own
         out.append((word, start, end, ordinal))
-    return out
+    return tuple(out)
+
+
+# How much more an occurrence weighs in the substring and character fields when it is also a jieba
+# word there: ranking prefers whole words without a separate word-field matcher per query word.
+WHOLE_WORD_BONUS = 2.0
+
+
+def _whole_word_spans(norm: str, engine: str, userdict: str | None) -> frozenset[tuple[int, int]]:
+    return frozenset((s, e) for _, s, e, _ in segment(norm, True, engine, userdict) if e - s <= 2)
 
 
 def substring_units(norm: str) -> list[tuple[str, int, int]]:
@@ -234,8 +245,15 @@ class _BaseTokenizer(Tokenizer):  # type: ignore[misc]
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.__dict__ == other.__dict__
 
-    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int]]:
+    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int, float]]:
         raise NotImplementedError
+
+    def _weighted(self, norm: str, mode: str, units: list[tuple[str, int, int]]) -> list[tuple[str, int, int, int, float]]:
+        """Units with their ordinal, weighted up where they are whole jieba words (index time only)."""
+        if mode != "index":
+            return [(text, s, e, i, 1.0) for i, (text, s, e) in enumerate(units)]
+        spans = _whole_word_spans(norm, self.engine, self.userdict)
+        return [(text, s, e, i, 1.0 + WHOLE_WORD_BONUS if (s, e) in spans else 1.0) for i, (text, s, e) in enumerate(units)]
 
     def __call__(
         self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
@@ -254,9 +272,9 @@ class _BaseTokenizer(Tokenizer):  # type: ignore[misc]
             yield t
             return
         norm, origin = normalize_with_offsets(value) if chars or keeporiginal else (normalize(value), None)
-        for text, start, end, pos in self._terms(norm, mode):
+        for text, start, end, pos, boost in self._terms(norm, mode):
             t.text = text
-            t.boost = 1.0
+            t.boost = boost
             t.stopped = False
             if positions:
                 t.pos = start_pos + pos
@@ -276,20 +294,20 @@ class JiebaTokenizer(_BaseTokenizer):
         super().__init__(engine, userdict)
         self.cjk_only = cjk_only
 
-    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int]]:
+    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int, float]]:
         words = segment(norm, mode == "index", self.engine, self.userdict)
-        return [w for w in words if _CJK.search(w[0])] if self.cjk_only else words
+        return [(*w, 1.0) for w in words if not self.cjk_only or _CJK.search(w[0])]
 
 
 class SubstringTokenizer(_BaseTokenizer):
     """CJK bigrams (and run-final characters) and other words, for exact substring phrases."""
 
-    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int]]:
-        return [(text, s, e, i) for i, (text, s, e) in enumerate(substring_units(norm))]
+    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int, float]]:
+        return self._weighted(norm, mode, substring_units(norm))
 
 
 class CharTokenizer(_BaseTokenizer):
     """Every CJK character, so a one-character query finds every post that contains it."""
 
-    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int]]:
-        return [(text, s, e, i) for i, (text, s, e) in enumerate(cjk_chars(norm))]
+    def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int, float]]:
+        return self._weighted(norm, mode, cjk_chars(norm))

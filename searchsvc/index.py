@@ -41,7 +41,7 @@ from searchsvc.analysis import (
 )
 from searchsvc.documents import DEFAULT_PERMALINK, Post
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CURRENT = "CURRENT"
 LOCK = ".reindex.lock"
 SETTINGS = "searchsvc.json"
@@ -189,9 +189,14 @@ class WeightOnly(Format):  # type: ignore[misc]
         self.options: dict[str, Any] = {}
 
     def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple[str, int, float, bytes]]:
-        counts = Counter(t.text for t in tokens(value, analyzer, kwargs))
+        counts: Counter[str] = Counter()
+        weights: Counter[str] = Counter()
+        kwargs["boosts"] = True
+        for t in tokens(value, analyzer, kwargs):
+            counts[t.text] += 1
+            weights[t.text] += t.boost
         fb = self.field_boost
-        return ((w, n, n * fb, b"") for w, n in counts.items())
+        return ((w, n, weights[w] * fb, b"") for w, n in counts.items())
 
     def encode(self, value: Any) -> bytes:
         return b""

@@ -139,13 +139,16 @@ def substring_query(prefix: str, text: str, boost: float = 1.0) -> wq.Query:
 
 
 def word_query(word: str) -> wq.Query:
-    """One query word: as a jieba word of title or body, or as a substring of either."""
-    return wq.Or([
-        wq.Term("title", word, boost=TITLE_BOOST),
-        wq.Term("body", word),
-        substring_query("title", word, TITLE_BOOST),
-        substring_query("body", word),
-    ])
+    """One query word: as a substring of title or body; whole jieba words rank higher.
+
+    Words of one or two characters are single terms of the substring fields, whose postings weigh
+    whole-word occurrences more (analysis.WHOLE_WORD_BONUS). Longer CJK words are phrases there, so
+    their whole-word signal comes from the word fields.
+    """
+    subs = [substring_query("title", word, TITLE_BOOST), substring_query("body", word)]
+    if len(word) > 2 and any(is_cjk(c) for c in word):
+        subs = [wq.Term("title", word, boost=TITLE_BOOST), wq.Term("body", word)] + subs
+    return wq.Or(subs)
 
 
 def phrase_query(phrase: str) -> wq.Query:
