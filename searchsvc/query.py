@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from whoosh import query as wq
+from whoosh.query.compound import PreloadedOr
 
 from searchsvc.analysis import AnalysisSettings, is_cjk, normalize_spaced, segment, substring_units
 from searchsvc.substring import Substring
@@ -138,17 +139,20 @@ def substring_query(prefix: str, text: str, boost: float = 1.0) -> wq.Query:
     return q
 
 
-def word_query(word: str) -> wq.Query:
+def word_query(word: str, alone: bool = False) -> wq.Query:
     """One query word: as a substring of title or body; whole jieba words rank higher.
 
     Words of one or two characters are single terms of the substring fields, whose postings weigh
     whole-word occurrences more (analysis.WHOLE_WORD_BONUS). Longer CJK words are phrases there, so
-    their whole-word signal comes from the word fields.
+    their whole-word signal comes from the word fields. A word alone in its query has to visit
+    every post it matches, which Whoosh's preloading union does fastest; a word beside other words
+    or filters is mostly skipped over by the intersection, which its binary union does better
+    (measured at 10k posts).
     """
     subs = [substring_query("title", word, TITLE_BOOST), substring_query("body", word)]
     if len(word) > 2 and any(is_cjk(c) for c in word):
         subs = [wq.Term("title", word, boost=TITLE_BOOST), wq.Term("body", word)] + subs
-    return wq.Or(subs)
+    return PreloadedOr(subs) if alone else wq.Or(subs)
 
 
 def phrase_query(phrase: str) -> wq.Query:
@@ -199,7 +203,9 @@ def build_plan(
     parsed: ParsedQuery, extra_filters: tuple[tuple[str, str], ...] = (),
     date_from: dt.datetime | None = None, date_to: dt.datetime | None = None,
 ) -> QueryPlan:
-    words = tuple(word_query(w) for w in parsed.words)
+    narrowed = bool(parsed.filters or extra_filters or date_from or date_to)
+    alone = len(parsed.words) + len(parsed.phrases) == 1 and not narrowed
+    words = tuple(word_query(w, alone) for w in parsed.words)
     required_parts = list(words) + [phrase_query(p) for p in parsed.phrases]
     filters = filter_query(parsed.filters + extra_filters, date_from, date_to)
     required: wq.Query = wq.NullQuery
