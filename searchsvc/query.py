@@ -111,7 +111,7 @@ def _unique(items: list[str]) -> tuple[str, ...]:
 # --- Whoosh queries ------------------------------------------------------------------------
 
 TITLE_BOOST = 3.0
-VERBATIM_BOOST = 4.0
+VERBATIM_BOOST = 25.0
 EXACT_TITLE_BOOST = 25.0
 
 
