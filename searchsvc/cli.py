@@ -81,9 +81,9 @@ def _echo_warnings(warnings: list[tuple[str, str]], verbose: bool) -> None:
             click.echo(f"warning: {count - SHOWN_PER_WARNING} more posts with: {kind} (use -v to list them)", err=True)
 
 
-def open_index_or_fail(index_dir: Path, cache_size: int = 0) -> SearchIndex:
+def open_index_or_fail(index_dir: Path) -> SearchIndex:
     try:
-        return SearchIndex(index_dir, cache_size)
+        return SearchIndex(index_dir)
     except IndexMissing as exc:
         raise click.ClickException(f"{exc.reason} Run `searchsvc reindex --posts DIR` first.") from exc
 
