@@ -14,7 +14,9 @@ from typing import Any
 
 import click
 
-from searchsvc.documents import DEFAULT_PERMALINK, PostError, iter_post_files
+from searchsvc.documents import PostError, iter_post_files
+from searchsvc.permalinks import DEFAULT_PERMALINK, UrlRules
+from searchsvc.sites import SiteError, detect_site
 from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy
 from searchsvc.reindex import update_index
 from searchsvc.query import QueryError, build_plan, parse_query
@@ -38,21 +40,25 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--posts", "posts_dir", envvar="SEARCHSVC_POSTS", default="source/_posts", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Folder of posts (env SEARCHSVC_POSTS).")
+@click.option("--posts", "posts_dir", envvar="SEARCHSVC_POSTS", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of posts (env SEARCHSVC_POSTS)  [default: source/_posts]")
+@click.option("--site", "site_dir", envvar="SEARCHSVC_SITE", type=click.Path(file_okay=False, path_type=Path),
+              help="A Hexo, Hugo or Jekyll site: finds its posts and gives each the URL the site gives it "
+                   "(env SEARCHSVC_SITE).")
 @_index_option
 @click.option("--full", is_flag=True, help="Rebuild from scratch into a new generation, then swap it in.")
-@click.option("--permalink", envvar="SEARCHSVC_PERMALINK", default=DEFAULT_PERMALINK, show_default=True,
-              help="URL pattern: :year :month :day :i_month :i_day :title :name :slug.")
+@click.option("--permalink", envvar="SEARCHSVC_PERMALINK",
+              help=f"URL pattern of a plain folder: :year :month :day :i_month :i_day :title :name :slug  "
+                   f"[default: {DEFAULT_PERMALINK}]")
 @click.option("--userdict", envvar="SEARCHSVC_USERDICT", type=click.Path(dir_okay=False, exists=True),
               help="jieba user dictionary (word [freq] [tag] per line).")
 @click.option("--verbose", "-v", is_flag=True, help="List every warning, not only the first of each kind.")
-def reindex(posts_dir: Path, index_dir: Path, full: bool, permalink: str, userdict: str | None, verbose: bool) -> None:
-    """Bring the index in line with the posts folder."""
-    if not posts_dir.is_dir():
-        raise click.ClickException(f"No posts folder at {posts_dir}. Pass --posts DIR or set SEARCHSVC_POSTS.")
-    settings = IndexSettings.create(permalink=permalink, userdict=userdict)
-    total = sum(1 for _ in iter_post_files(posts_dir)) if sys.stderr.isatty() else 0
+def reindex(posts_dir: Path | None, site_dir: Path | None, index_dir: Path, full: bool, permalink: str | None,
+            userdict: str | None, verbose: bool) -> None:
+    """Bring the index in line with the posts folder (or the site's posts)."""
+    posts_dir, urls = _posts_and_urls(posts_dir, site_dir, permalink)
+    settings = IndexSettings.create(urls=urls, userdict=userdict)
+    total = sum(1 for _ in iter_post_files(posts_dir, urls.posts_folder_name)) if sys.stderr.isatty() else 0
     try:
         if total:
             with click.progressbar(length=total, label="indexing", file=sys.stderr) as bar:
@@ -67,6 +73,27 @@ def reindex(posts_dir: Path, index_dir: Path, full: bool, permalink: str, userdi
         click.echo(f"skipped {path}: {reason}", err=True)
     _echo_warnings(report.warnings, verbose)
     click.echo(report.summary())
+
+
+def _posts_and_urls(posts_dir: Path | None, site_dir: Path | None, permalink: str | None) -> tuple[Path, UrlRules]:
+    if site_dir is not None:
+        if posts_dir is not None or permalink is not None:
+            raise click.UsageError("--site finds the posts and their URLs itself; leave out --posts and --permalink.")
+        try:
+            site = detect_site(site_dir)
+        except SiteError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if not site.posts_dir.is_dir():
+            raise click.ClickException(f"{site.describe()}; but {site.posts_dir} does not exist.")
+        click.echo(site.describe(), err=True)
+        return site.posts_dir, site.urls
+    posts_dir = posts_dir or Path("source/_posts")
+    if not posts_dir.is_dir():
+        raise click.ClickException(f"No posts folder at {posts_dir}. Pass --posts DIR or --site DIR, or set SEARCHSVC_POSTS.")
+    try:
+        return posts_dir, UrlRules(permalink=permalink or DEFAULT_PERMALINK)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def _echo_warnings(warnings: list[tuple[str, str]], verbose: bool) -> None:

@@ -14,11 +14,13 @@ from typing import Any, Iterator
 
 from frontmatter.default_handlers import BaseHandler, YAMLHandler
 
+from searchsvc.dates import UTC, date_in_name, parse_date
 from searchsvc.markup import to_text
+from searchsvc.permalinks import UrlRules
 
+DEFAULT_URLS = UrlRules()
+_NOT_POSTS = frozenset({"node_modules", "_site", "vendor"})  # tools and build output
 POST_SUFFIXES = (".md", ".markdown")
-DEFAULT_PERMALINK = ":year/:month/:day/:title/"
-UTC = dt.timezone.utc
 
 
 class PostError(Exception):
@@ -28,6 +30,10 @@ class PostError(Exception):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class NotPublished(PostError):
+    """A post its site generator would not publish (a draft, published: false, future-dated)."""
 
 
 @dataclass(frozen=True)
@@ -159,58 +165,6 @@ def as_list(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-_DATE_RE = re.compile(
-    r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})"
-    r"(?:[ T]+(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?)?"
-    r"\s*(Z|[+-]\d{2}:?\d{2})?\s*$",
-    re.IGNORECASE,
-)
-_NAME_DATE_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(\d{2})-?(\d{2})(?!\d)")
-
-
-def parse_date(value: Any, tz: dt.tzinfo = UTC) -> dt.datetime | None:
-    """Every date shape of DESIGN.md -> an aware UTC datetime, or None. Naive values are in `tz`."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        stamp = value
-    elif isinstance(value, dt.date):
-        stamp = dt.datetime(value.year, value.month, value.day)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value > 10**11:  # milliseconds since the epoch
-            value = value / 1000
-        return dt.datetime.fromtimestamp(value, UTC)
-    else:
-        text = str(value).strip()
-        found = _DATE_RE.match(text)
-        if found:
-            y, mo, d, h, mi, s, zone = found.groups()
-            try:
-                stamp = dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
-            except ValueError:
-                return None
-            if zone:
-                stamp = stamp.replace(tzinfo=_zone(zone))
-        else:
-            from email.utils import parsedate_to_datetime
-
-            try:
-                stamp = parsedate_to_datetime(text)
-            except (TypeError, ValueError, IndexError):
-                return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=tz)
-    return stamp.astimezone(UTC)
-
-
-def _zone(text: str) -> dt.timezone:
-    if text.upper() == "Z":
-        return UTC
-    sign = -1 if text[0] == "-" else 1
-    digits = text[1:].replace(":", "")
-    return dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-
-
 def decode_bytes(raw: bytes) -> tuple[str, list[str]]:
     """UTF-8 (with or without BOM); GB18030 when that decodes cleanly; else UTF-8 with U+FFFD."""
     try:
@@ -223,33 +177,12 @@ def decode_bytes(raw: bytes) -> tuple[str, list[str]]:
         return raw.decode("utf-8", errors="replace"), [f"invalid UTF-8 at byte {bad_at}; bad bytes replaced with U+FFFD"]
 
 
-def make_url(pattern: str, post_id: str, date: dt.datetime, meta: dict[str, Any]) -> str:
-    """Hexo-style permalink; a `permalink` or `url` key in the front matter wins."""
-    for key in ("permalink", "url"):
-        given = meta.get(key)
-        if isinstance(given, str) and given.strip():
-            given = given.strip()
-            return given if "://" in given or given.startswith("/") else "/" + given
-    stem = post_id.rsplit(".", 1)[0]
-    if stem.endswith("/index"):
-        stem = stem[: -len("/index")]
-    name = stem.rsplit("/", 1)[-1]
-    slug = meta.get("slug")
-    values = {
-        ":year": f"{date.year:04d}", ":month": f"{date.month:02d}", ":day": f"{date.day:02d}",
-        ":i_month": str(date.month), ":i_day": str(date.day),
-        ":title": stem, ":name": name, ":slug": str(slug) if slug else name,
-    }
-    url = re.sub(r":(?:year|month|day|i_month|i_day|title|name|slug)\b", lambda m: values[m.group(0)], pattern)
-    return "/" + url.lstrip("/")
-
-
 def content_hash(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def load_post(
-    path: Path, root: Path, *, permalink: str = DEFAULT_PERMALINK, tz: dt.tzinfo = UTC
+    path: Path, root: Path, *, urls: UrlRules = DEFAULT_URLS, now: dt.datetime | None = None
 ) -> Post:
     """Read one file into a Post. Raises PostError when it holds nothing to index."""
     post_id = path.relative_to(root).as_posix()
@@ -258,13 +191,15 @@ def load_post(
         mtime = path.stat().st_mtime
     except OSError as exc:
         raise PostError(post_id, f"cannot read file ({exc.strerror})") from exc
-    return parse_post(raw, post_id, mtime=mtime, permalink=permalink, tz=tz)
+    return parse_post(raw, post_id, mtime=mtime, urls=urls, now=now)
 
 
 def parse_post(
-    raw: bytes, post_id: str, *, mtime: float, permalink: str = DEFAULT_PERMALINK, tz: dt.tzinfo = UTC
+    raw: bytes, post_id: str, *, mtime: float, urls: UrlRules = DEFAULT_URLS, now: dt.datetime | None = None
 ) -> Post:
-    """The pure part of load_post: bytes and a relative path -> Post."""
+    """The pure part of load_post: bytes and a relative path -> Post. Raises NotPublished for a
+    post the site's generator would leave out, as of `now`."""
+    tz = urls.zone
     if not raw.strip():
         raise PostError(post_id, "empty file" if not raw else "file holds only whitespace")
     if b"\x00" in raw[:8000] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -298,13 +233,14 @@ def parse_post(
                 warnings.append(f"date {str(meta[key])[:40]!r} not understood")
             break
     if date is None:
-        named = _NAME_DATE_RE.search(post_id)
-        if named:
-            date = parse_date("-".join(named.groups()), tz)
+        date = date_in_name(post_id, tz)
     if date is None:
         date = dt.datetime.fromtimestamp(mtime, UTC)
         warnings.append("no usable date; used the file's modification time")
 
+    why_not = urls.unpublished(post_id, meta, date, now or dt.datetime.now(UTC))
+    if why_not:
+        raise NotPublished(post_id, why_not)
     authors = as_list(meta.get("author", meta.get("authors")))
     categories = as_list(meta.get("categories", meta.get("category")))
     image = next((str(meta[k]) for k in ("headimg", "thumbnail", "image", "cover") if isinstance(meta.get(k), str)), "")
@@ -312,7 +248,7 @@ def parse_post(
         id=post_id,
         title=title,
         body=body,
-        url=make_url(permalink, post_id, date, meta),
+        url=urls.url_for(post_id, meta, title, date),
         date=date,
         categories=categories,
         tags=as_list(meta.get("tags")),
@@ -330,11 +266,13 @@ def _text_value(value: Any) -> str | None:
     return text or None
 
 
-def iter_post_files(root: Path) -> Iterator[Path]:
-    """Every post file under root in a stable order; hidden files and folders are not posts."""
+def iter_post_files(root: Path, within: str | None = None) -> Iterator[Path]:
+    """Every post file under root in a stable order; hidden files and folders are not posts.
+    With `within`, only files under a folder of that name (Jekyll's `_posts`)."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_drafts")))  # hidden, Hexo drafts
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_drafts")) and d not in _NOT_POSTS)
+        if within and within not in Path(dirpath).relative_to(root).parts:
+            continue
         for name in sorted(filenames):
             if name.lower().endswith(POST_SUFFIXES) and not name.startswith("."):
                 yield Path(dirpath) / name
-

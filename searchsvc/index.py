@@ -13,7 +13,7 @@ import time
 import zlib
 from array import array
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
 from typing import Any, Iterator
@@ -39,9 +39,10 @@ from searchsvc.analysis import (
     SubstringTokenizer,
     normalize_spaced,
 )
-from searchsvc.documents import DEFAULT_PERMALINK, Post
+from searchsvc.documents import Post
+from searchsvc.permalinks import UrlRules
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: URL rules of a site generator in searchsvc.json
 CURRENT = "CURRENT"
 LOCK = ".reindex.lock"
 SETTINGS = "searchsvc.json"
@@ -64,17 +65,17 @@ class ReindexBusy(Exception):
 class IndexSettings:
     """What a generation was built with; a change to any of it needs a full rebuild."""
 
-    permalink: str = DEFAULT_PERMALINK
+    urls: UrlRules = field(default_factory=UrlRules)
     engine: str = "auto"
     userdict: str | None = None
     userdict_hash: str = ""
     schema_version: int = SCHEMA_VERSION
 
     @classmethod
-    def create(cls, permalink: str = DEFAULT_PERMALINK, engine: str = "auto", userdict: str | None = None) -> IndexSettings:
+    def create(cls, urls: UrlRules | None = None, engine: str = "auto", userdict: str | None = None) -> IndexSettings:
         digest = hashlib.sha1(Path(userdict).read_bytes()).hexdigest() if userdict else ""
         path = str(Path(userdict).resolve()) if userdict else None
-        return cls(permalink=permalink, engine=engine, userdict=path, userdict_hash=digest)
+        return cls(urls=urls or UrlRules(), engine=engine, userdict=path, userdict_hash=digest)
 
     @property
     def analysis(self) -> AnalysisSettings:
@@ -278,7 +279,9 @@ def current_generation(index_dir: Path) -> Path | None:
 
 def read_settings(gen: Path) -> IndexSettings:
     data = json.loads((gen / SETTINGS).read_text(encoding="utf-8"))
-    return IndexSettings(**data)
+    if data.get("schema_version") != SCHEMA_VERSION:  # other fields may mean other things there
+        return IndexSettings(schema_version=int(data.get("schema_version") or 0))
+    return IndexSettings(**{**data, "urls": UrlRules(**data.get("urls", {}))})
 
 
 def open_index(index_dir: Path) -> tuple[Index, str]:

@@ -7,6 +7,7 @@ touches only what was added, changed or deleted, in one writer and one commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import multiprocessing
 import os
@@ -22,7 +23,7 @@ from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, Index
 
-from searchsvc.documents import Post, PostError, content_hash, iter_post_files, load_post
+from searchsvc.documents import NotPublished, Post, PostError, content_hash, iter_post_files, load_post
 from searchsvc.index import (
     SETTINGS, IndexSettings, InliningCodec, build_schema, current_generation, post_fields, read_settings,
     reindex_lock, remove_old_generations, swap_current,
@@ -108,7 +109,7 @@ def _full_build(
     gen = index_dir / f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
     gen.mkdir(parents=True)
     try:
-        paths = list(iter_post_files(posts_dir))
+        paths = list(iter_post_files(posts_dir, settings.urls.posts_folder_name))
         procs = max(1, min(procs, len(paths) // MIN_POSTS_PER_PROCESS))
         if procs == 1:
             _build_part(posts_dir, paths, gen, settings, report, progress, limitmb)
@@ -244,7 +245,7 @@ def _incremental(
     seen: set[str] = set()
     writer = _writer(ix, limitmb)
     try:
-        for post in _read_posts(posts_dir, iter_post_files(posts_dir), settings, report, progress, (existing, seen)):
+        for post in _read_posts(posts_dir, iter_post_files(posts_dir, settings.urls.posts_folder_name), settings, report, progress, (existing, seen)):
             if post.id in existing:
                 writer.update_document(**post_fields(post))
                 report.updated += 1
@@ -269,6 +270,7 @@ def _read_posts(
     progress: Progress | None, incremental: tuple[dict[str, str], set[str]] | None,
 ) -> Iterator[Post]:
     """Posts that need (re)indexing; unchanged files are only hashed, bad files are reported."""
+    now = dt.datetime.now(dt.timezone.utc)
     for path in paths:
         post_id = path.relative_to(posts_dir).as_posix()
         if progress:
@@ -285,7 +287,10 @@ def _read_posts(
                     report.unchanged += 1
                     continue
         try:
-            post = load_post(path, posts_dir, permalink=settings.permalink)
+            post = load_post(path, posts_dir, urls=settings.urls, now=now)
+        except NotPublished as exc:
+            report.skipped.append((post_id, exc.reason))  # and, when it was indexed, removed
+            continue
         except PostError as exc:
             reason = exc.reason
         except Exception as exc:  # one bad file must never stop the other posts from indexing

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc.documents import PostError, as_list, load_post, make_url, parse_date, parse_post
+from searchsvc.dates import parse_date
+from searchsvc.documents import PostError, as_list, load_post, parse_post
+from searchsvc.permalinks import UrlRules
 from searchsvc.markup import to_text
 
 from conftest import BIG_DATA_URI, ODD_POSTS, SKIPPED
@@ -137,6 +139,10 @@ def test_files_without_text_are_skipped_with_a_reason(name: str) -> None:
         "empty file", "file holds only whitespace",
         "no text: the body is empty after removing markup and the front matter has no title",
     }
+
+
+def make_url(pattern: str, post_id: str, date: dt.datetime, meta: dict[str, str]) -> str:
+    return UrlRules(permalink=pattern).url_for(post_id, meta, "标题", date)
 
 
 def test_urls() -> None:
