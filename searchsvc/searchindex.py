@@ -40,6 +40,7 @@ class SearchIndex:
     def _open(self) -> None:
         ix, gen_name = open_index(self.index_dir)
         settings = read_settings(self.index_dir / gen_name)
+        self.site_url = settings.urls.site_url  # the public site's scheme://host, "" when unknown
         self._state = (generation_token(self.index_dir, ix, gen_name), ix, settings.analysis, None)
 
     def refresh(self, max_age: float = 0.5) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from searchsvc.render import iso_utc, result_json
 from searchsvc.search import SearchIndex, make_request, run_query, suggest_titles
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # XML 1.0 forbids these
+FEED_PARAMS = ("q", "category", "tag", "author", "from", "to")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
@@ -28,6 +32,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(
         INDEX_DIR=os.environ.get("SEARCHSVC_INDEX", "index"),
         SITE_NAME=os.environ.get("SEARCHSVC_SITE_NAME", "站内搜索"),
+        SITE_URL=os.environ.get("SEARCHSVC_SITE_URL", ""),  # else the index's site, else this server
+        FEED_ENTRIES=20,
         CORS_ORIGINS=[o for o in os.environ.get("SEARCHSVC_CORS_ORIGINS", "").split(",") if o],
         RESULT_CACHE=int(os.environ.get("SEARCHSVC_RESULT_CACHE", "256")),
         JSON_AS_ASCII=False,
@@ -43,6 +49,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.add_url_rule("/api/suggest", "api_suggest", api_suggest)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/opensearch.xml", "opensearch", opensearch)
+    app.add_url_rule("/search.atom", "feed", feed)
+    app.jinja_env.filters["format_filter"] = lambda value, name: f"{name}:{value}"
     app.after_request(_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(IndexMissing, _no_index)
@@ -75,7 +83,7 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith("/api/") or request.path in ("/healthz", "/search.atom")
 
 
 def _bad_request(exc: QueryError) -> Response:
@@ -145,7 +153,9 @@ def page() -> Any:
             error = str(exc)
     status = 400 if error else 200
     template = "results.html" if fragment else "index.html"
-    return render_template(template, result=result, error=error, args=args, link=_link, iso=iso_utc), status
+    feed_args = {k: v for k, v in args.items() if k in FEED_PARAMS and v}
+    return render_template(template, result=result, error=error, args=args, link=_link, iso=iso_utc,
+                           feed_args=feed_args), status
 
 
 def _link(args: dict[str, list[str]], **changes: Any) -> str:
@@ -171,3 +181,23 @@ def _link(args: dict[str, list[str]], **changes: Any) -> str:
 def opensearch() -> Response:
     xml = render_template("opensearch.xml", base=request.url_root.rstrip("/"))
     return Response(xml, mimetype="application/opensearchdescription+xml")
+
+
+def feed() -> Response:
+    """An Atom feed of the newest posts that match: subscribe to a topic, a tag or an author."""
+    args = request.args.to_dict(flat=False)
+    if any(args.get(k) for k in ("category", "tag", "author")):
+        args.setdefault("q", [""])
+    args["sort"] = ["newest"]
+    args.setdefault("per_page", [str(current_app.config["FEED_ENTRIES"])])
+    index = search_index()
+    result = run_query(index, make_request(args))
+    site = (current_app.config["SITE_URL"] or index.site_url or request.url_root).rstrip("/")
+    page_args = {k: v for k, v in args.items() if k in FEED_PARAMS}
+    xml = render_template(
+        "feed.atom.xml", result=result, iso=iso_utc, site=site,
+        absolute=lambda url: url if "://" in url else site + "/" + url.lstrip("/"),
+        self_url=request.url, page_url=request.url_root.rstrip("/") + _link(page_args, sort="newest"),
+        updated=iso_utc(max((h.date for h in result.hits), default=dt.datetime.now(dt.timezone.utc))),
+    )
+    return Response(_NOT_XML.sub("", xml), mimetype="application/atom+xml")

@@ -93,9 +93,12 @@ HOSTILE = [
 
 @pytest.mark.parametrize("q", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_queries_never_fail(client: FlaskClient, q: str) -> None:
-    for path in ("/api/search", "/", "/api/suggest"):
+    import feedparser
+
+    for path in ("/api/search", "/", "/api/suggest", "/search.atom"):
         r = client.get(path, query_string={"q": q})
         assert r.status_code == 200, (path, q, r.status_code)
+    assert not feedparser.parse(client.get("/search.atom", query_string={"q": q}).data).bozo
     assert "<script>alert" not in client.get("/", query_string={"q": q}).get_data(as_text=True)
 
 
@@ -196,3 +199,49 @@ def test_random_hostile_strings_never_fail(client: FlaskClient) -> None:
         body = r.get_json()
         assert body["total"] >= len(body["hits"])
         assert all(set(re.sub(r"</?mark>", "", h["snippet_html"])).isdisjoint("<>") for h in body["hits"])
+
+
+def test_atom_feed(client: FlaskClient) -> None:
+    """A valid Atom feed (parsed by feedparser) of the newest matches, linked from the page."""
+    import feedparser
+
+    r = client.get("/search.atom", query_string={"q": "的", "category": "美食"})
+    assert r.status_code == 200 and r.mimetype == "application/atom+xml"
+    feed = feedparser.parse(r.data)
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    api = client.get("/api/search", query_string={"q": "的", "category": "美食", "sort": "newest", "per_page": 20})
+    hits = api.get_json()["hits"]
+    assert [e.link for e in feed.entries] == ["http://localhost" + h["url"] for h in hits]
+    assert [e.title for e in feed.entries] == [h["title"] for h in hits]
+    assert [e.published for e in feed.entries] == [h["date"] for h in hits]
+    assert feed.feed.title == "站内搜索：的 category:美食"
+    assert feed.feed.updated == hits[0]["date"]
+    assert feed.entries[0].summary_detail.type == "text/html"  # feedparser's sanitizer drops <mark> itself
+    assert "&lt;mark&gt;的&lt;/mark&gt;" in r.get_data(as_text=True)
+    page = client.get("/", query_string={"q": "的", "category": "美食"}).get_data(as_text=True)
+    assert 'type="application/atom+xml"' in page and "/search.atom?q=" in page
+
+
+def test_atom_feed_of_a_tag_and_errors(sample_index_dir: Path) -> None:
+    import feedparser
+
+    app = create_app({"INDEX_DIR": str(sample_index_dir), "SITE_URL": "https://blog.example.cn/", "FEED_ENTRIES": 3})
+    client = app.test_client()
+    try:
+        feed = feedparser.parse(client.get("/search.atom?tag=人工智能").data)
+        tagged = client.get("/api/search?q=&tag=人工智能&sort=newest").get_json()
+        assert not feed.bozo and [e.title for e in feed.entries] == [h["title"] for h in tagged["hits"]]
+        assert len(feed.entries) == tagged["total"] == 3
+        assert all(e.link.startswith("https://blog.example.cn/") for e in feed.entries)
+        assert all("人工智能" in [t.term for t in e.tags] for e in feed.entries)
+        assert len(feedparser.parse(client.get("/search.atom?q=的").data).entries) == 3
+        empty = feedparser.parse(client.get("/search.atom?q=不存在的词语组合").data)
+        assert not empty.bozo and empty.entries == []
+        bad = client.get("/search.atom?q=x&per_page=abc")
+        assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "bad_request"
+        assert client.get("/search.atom").status_code == 400
+        hostile = client.get("/search.atom", query_string={"q": '"]]><x>&' + "\x00"})
+        assert hostile.status_code == 200 and not feedparser.parse(hostile.data).bozo
+    finally:
+        close_index(app)
