@@ -8,17 +8,19 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from searchsvc.documents import PostError, iter_post_files
 from searchsvc.permalinks import DEFAULT_PERMALINK, UrlRules
-from searchsvc.sites import SiteError, detect_site
-from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy
-from searchsvc.reindex import update_index
+from searchsvc.sites import Site, SiteError, detect_site
+from searchsvc.watch import WatchedSource, watch_index
+from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy, current_generation
+from searchsvc.reindex import ReindexReport, die_with_parent, update_index
 from searchsvc.query import QueryError, build_plan, parse_query
 from searchsvc.search import SearchIndex, SearchRequest, make_request, run_query
 
@@ -39,61 +41,117 @@ def main() -> None:
     """Full-text search for folders of Chinese posts."""
 
 
+def _source_options(f: Any) -> Any:
+    """--posts or --site, and what decides how posts are indexed: shared by reindex, watch, serve."""
+    options = [
+        click.option("--posts", "posts_dir", envvar="SEARCHSVC_POSTS", type=click.Path(file_okay=False, path_type=Path),
+                     help="Folder of posts (env SEARCHSVC_POSTS)  [default: source/_posts]"),
+        click.option("--site", "site_dir", envvar="SEARCHSVC_SITE", type=click.Path(file_okay=False, path_type=Path),
+                     help="A Hexo, Hugo or Jekyll site: finds its posts and gives each the URL the site gives it "
+                          "(env SEARCHSVC_SITE)."),
+        click.option("--permalink", envvar="SEARCHSVC_PERMALINK",
+                     help="URL pattern of a plain folder: :year :month :day :i_month :i_day :title :name :slug  "
+                          f"[default: {DEFAULT_PERMALINK}]"),
+        click.option("--userdict", envvar="SEARCHSVC_USERDICT", type=click.Path(dir_okay=False, exists=True),
+                     help="jieba user dictionary (word [freq] [tag] per line)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 @main.command()
-@click.option("--posts", "posts_dir", envvar="SEARCHSVC_POSTS", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of posts (env SEARCHSVC_POSTS)  [default: source/_posts]")
-@click.option("--site", "site_dir", envvar="SEARCHSVC_SITE", type=click.Path(file_okay=False, path_type=Path),
-              help="A Hexo, Hugo or Jekyll site: finds its posts and gives each the URL the site gives it "
-                   "(env SEARCHSVC_SITE).")
+@_source_options
 @_index_option
 @click.option("--full", is_flag=True, help="Rebuild from scratch into a new generation, then swap it in.")
-@click.option("--permalink", envvar="SEARCHSVC_PERMALINK",
-              help=f"URL pattern of a plain folder: :year :month :day :i_month :i_day :title :name :slug  "
-                   f"[default: {DEFAULT_PERMALINK}]")
-@click.option("--userdict", envvar="SEARCHSVC_USERDICT", type=click.Path(dir_okay=False, exists=True),
-              help="jieba user dictionary (word [freq] [tag] per line).")
 @click.option("--verbose", "-v", is_flag=True, help="List every warning, not only the first of each kind.")
-def reindex(posts_dir: Path | None, site_dir: Path | None, index_dir: Path, full: bool, permalink: str | None,
-            userdict: str | None, verbose: bool) -> None:
+def reindex(posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None,
+            index_dir: Path, full: bool, verbose: bool) -> None:
     """Bring the index in line with the posts folder (or the site's posts)."""
-    posts_dir, urls = _posts_and_urls(posts_dir, site_dir, permalink)
-    settings = IndexSettings.create(urls=urls, userdict=userdict)
-    total = sum(1 for _ in iter_post_files(posts_dir, urls.posts_folder_name)) if sys.stderr.isatty() else 0
+    source = _source(posts_dir, site_dir, permalink, userdict)
+    settings = source.make_settings()
+    paths = iter_post_files(source.posts_dir, settings.urls.posts_folder_name)
+    total = sum(1 for _ in paths) if sys.stderr.isatty() else 0
     try:
         if total:
             with click.progressbar(length=total, label="indexing", file=sys.stderr) as bar:
-                report = update_index(posts_dir, index_dir, full=full, settings=settings, progress=lambda _: bar.update(1))
+                report = update_index(source.posts_dir, index_dir, full=full, settings=settings,
+                                      progress=lambda _: bar.update(1))
         else:
-            report = update_index(posts_dir, index_dir, full=full, settings=settings)
+            report = update_index(source.posts_dir, index_dir, full=full, settings=settings)
     except ReindexBusy as exc:
         raise click.ClickException(str(exc)) from exc
     except (OSError, PostError, RuntimeError) as exc:
         raise click.ClickException(f"reindex stopped, the previous index is still in place: {exc}") from exc
+    _echo_report(report, verbose)
+
+
+def _echo_report(report: ReindexReport, verbose: bool) -> None:
     for path, reason in report.skipped:
         click.echo(f"skipped {path}: {reason}", err=True)
     _echo_warnings(report.warnings, verbose)
     click.echo(report.summary())
 
 
-def _posts_and_urls(posts_dir: Path | None, site_dir: Path | None, permalink: str | None) -> tuple[Path, UrlRules]:
+def _source(posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None) -> WatchedSource:
+    extra = (Path(userdict),) if userdict else ()
     if site_dir is not None:
         if posts_dir is not None or permalink is not None:
             raise click.UsageError("--site finds the posts and their URLs itself; leave out --posts and --permalink.")
-        try:
-            site = detect_site(site_dir)
-        except SiteError as exc:
-            raise click.ClickException(str(exc)) from exc
+        site = _detect_or_fail(site_dir)
         if not site.posts_dir.is_dir():
             raise click.ClickException(f"{site.describe()}; but {site.posts_dir} does not exist.")
         click.echo(site.describe(), err=True)
-        return site.posts_dir, site.urls
+        return WatchedSource(
+            site.posts_dir, lambda: IndexSettings.create(urls=detect_site(site_dir).urls, userdict=userdict),
+            (site.config_file, *extra),
+        )
     posts_dir = posts_dir or Path("source/_posts")
     if not posts_dir.is_dir():
         raise click.ClickException(f"No posts folder at {posts_dir}. Pass --posts DIR or --site DIR, or set SEARCHSVC_POSTS.")
     try:
-        return posts_dir, UrlRules(permalink=permalink or DEFAULT_PERMALINK)
+        urls = UrlRules(permalink=permalink or DEFAULT_PERMALINK)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    return WatchedSource(posts_dir, lambda: IndexSettings.create(urls=urls, userdict=userdict), extra)
+
+
+def _detect_or_fail(site_dir: Path) -> Site:
+    try:
+        return detect_site(site_dir)
+    except SiteError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@_source_options
+@_index_option
+@click.option("--verbose", "-v", is_flag=True, help="List every warning, not only the first of each kind.")
+def watch(posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None,
+          index_dir: Path, verbose: bool) -> None:
+    """Follow the posts folder and reindex each saved, added or deleted post (until Ctrl-C)."""
+    source = _source(posts_dir, site_dir, permalink, userdict)
+    _watch(source, index_dir, verbose)
+
+
+def _watch(source: WatchedSource, index_dir: Path, verbose: bool) -> None:
+    def on_report(report: ReindexReport | Exception) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        if isinstance(report, Exception):
+            click.echo(f"{stamp} reindex failed, will rescan: {type(report).__name__}: {report}", err=True)
+        elif report.full or report.indexed or report.deleted or report.skipped:
+            click.echo(f"{stamp} ", nl=False)
+            _echo_report(report, verbose)
+
+    def on_ready() -> None:
+        click.echo(f"watching {source.posts_dir} for changes (Ctrl-C stops)", err=True)
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    watch_index(source, index_dir, on_report=on_report, on_ready=on_ready)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # watch_index stops at it like at Ctrl-C
 
 
 def _echo_warnings(warnings: list[tuple[str, str]], verbose: bool) -> None:
@@ -173,27 +231,38 @@ def _terminal_marks(snippet_html: str) -> str:
               help="Worker processes sharing the port: one Python process uses one core.")
 @click.option("--cache", envvar="SEARCHSVC_RESULT_CACHE", default=256, show_default=True, type=int,
               help="Recent results kept per index generation (0 turns the cache off).")
-def serve(index_dir: Path, host: str, port: int, threads: int, workers: int, cache: int) -> None:
+@click.option("--watch", "watching", is_flag=True,
+              help="Also follow --posts or --site and reindex what changes (as `searchsvc watch`).")
+@_source_options
+def serve(index_dir: Path, host: str, port: int, threads: int, workers: int, cache: int, watching: bool,
+          posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None) -> None:
     """Serve the search page and the JSON API with waitress."""
+    watcher = None
+    if watching:
+        source = _source(posts_dir, site_dir, permalink, userdict)
+        if current_generation(index_dir) is None:  # build it now, so there is something to serve
+            _echo_report(update_index(source.posts_dir, index_dir, settings=source.make_settings()), False)
+        watcher = _fork(lambda: _watch(source, index_dir, verbose=False))
+    elif posts_dir or site_dir or permalink or userdict:
+        raise click.UsageError("--posts, --site, --permalink and --userdict go with --watch.")
     with open_index_or_fail(index_dir) as index:  # fail now with a clear message, not on the first request
         run_query(index, SearchRequest(q="预热 warm"))  # load jieba's dictionary once, before any fork
     listener = socket.create_server((host, port), backlog=1024)
     click.echo(f"searchsvc serving {index_dir}/ on http://{host}:{port}/ with {workers} worker(s) (pid {os.getpid()})", err=True)
-    if workers <= 1:
-        _serve_worker(listener, index_dir, threads, cache)
-        return
-    children = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:  # a worker opens its own index: Whoosh file handles must not be shared
-            code = 0
-            try:
-                _serve_worker(listener, index_dir, threads, cache)
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
-        children.append(pid)
+    try:
+        if workers <= 1:
+            _serve_worker(listener, index_dir, threads, cache)
+        else:
+            _serve_workers(listener, index_dir, threads, cache, workers)
+    finally:
+        if watcher:
+            _stop(watcher)
+    click.echo("searchsvc stopped", err=True)
+
+
+def _serve_workers(listener: socket.socket, index_dir: Path, threads: int, cache: int, workers: int) -> None:
+    # A worker opens its own index: Whoosh file handles must not be shared.
+    children = [_fork(lambda: _serve_worker(listener, index_dir, threads, cache)) for _ in range(workers)]
 
     def forward(signum: int, frame: Any) -> None:
         for child in children:
@@ -204,7 +273,28 @@ def serve(index_dir: Path, host: str, port: int, threads: int, workers: int, cac
     signal.signal(signal.SIGINT, forward)
     for child in children:
         os.waitpid(child, 0)
-    click.echo("searchsvc stopped", err=True)
+
+
+def _stop(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _fork(run: Callable[[], None]) -> int:
+    """A child process running `run`, which dies with this one."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        die_with_parent()
+        run()
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def _serve_worker(listener: socket.socket, index_dir: Path, threads: int, cache: int) -> None:

@@ -270,9 +270,23 @@ def iter_post_files(root: Path, within: str | None = None) -> Iterator[Path]:
     """Every post file under root in a stable order; hidden files and folders are not posts.
     With `within`, only files under a folder of that name (Jekyll's `_posts`)."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_drafts")) and d not in _NOT_POSTS)
+        dirnames[:] = sorted(d for d in dirnames if _may_hold_posts(d))
         if within and within not in Path(dirpath).relative_to(root).parts:
             continue
         for name in sorted(filenames):
-            if name.lower().endswith(POST_SUFFIXES) and not name.startswith("."):
+            if _is_post_name(name):
                 yield Path(dirpath) / name
+
+
+def is_post_path(post_id: str, within: str | None = None) -> bool:
+    """Whether iter_post_files would yield this path (relative to the posts folder, '/'-separated)."""
+    *folders, name = post_id.split("/")
+    return all(_may_hold_posts(f) for f in folders) and _is_post_name(name) and (not within or within in folders)
+
+
+def _may_hold_posts(folder: str) -> bool:
+    return not folder.startswith((".", "_drafts")) and folder not in _NOT_POSTS  # hidden, drafts, tools
+
+
+def _is_post_name(name: str) -> bool:
+    return name.lower().endswith(POST_SUFFIXES) and not name.startswith(".")

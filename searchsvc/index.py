@@ -92,7 +92,10 @@ class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
         terminfo: Any = self._terminfo  # type: ignore[has-type]
         if not self.written() and len(self) < self._inlinelimit:
             terminfo.add_block(self)
-            terminfo.set_inlined(self._ids, self._weights, self._values)
+            # Empty values are not buffered; without one per posting, Whoosh reads them back as ""
+            # (a str), and merging segments then fails on it.
+            values = self._values if len(self._values) == len(self._ids) else [b""] * len(self._ids)
+            terminfo.set_inlined(self._ids, self._weights, values)
             self._terminfo = None
             return terminfo
         return super().finish_postings()

@@ -23,7 +23,9 @@ from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, Index
 
-from searchsvc.documents import NotPublished, Post, PostError, content_hash, iter_post_files, load_post
+from searchsvc.documents import (
+    NotPublished, Post, PostError, content_hash, is_post_path, iter_post_files, load_post,
+)
 from searchsvc.index import (
     SETTINGS, IndexSettings, InliningCodec, build_schema, current_generation, post_fields, read_settings,
     reindex_lock, remove_old_generations, swap_current,
@@ -69,8 +71,10 @@ def update_index(
     progress: Progress | None = None,
     limitmb: int = 128,
     procs: int | None = None,
+    changed: Iterable[str] | None = None,
 ) -> ReindexReport:
-    """Bring the index in line with the folder. Full rebuilds build a new generation and swap it in."""
+    """Bring the index in line with the folder. Full rebuilds build a new generation and swap it in.
+    `changed` (paths relative to the folder, files or folders) limits an incremental run to them."""
     posts_dir = Path(posts_dir)
     index_dir = Path(index_dir)
     if not posts_dir.is_dir():
@@ -90,7 +94,7 @@ def update_index(
             _full_build(posts_dir, index_dir, settings, report, progress, limitmb, procs)
         else:
             assert gen is not None
-            _incremental(posts_dir, gen, settings, report, progress, limitmb)
+            _incremental(posts_dir, gen, settings, report, progress, limitmb, changed)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -144,7 +148,7 @@ def _build_part(
 def _part_worker(posts_dir: Path, paths: list[Path], target: Path, settings: IndexSettings, limitmb: int,
                  messages: Any) -> None:
     """A writer process: its share of the posts into its own index; progress and report by queue."""
-    _die_with_parent()
+    die_with_parent()
     report = ReindexReport(full=True)
     try:
         _build_part(posts_dir, paths, target, settings, report, lambda _: messages.put(("progress", 1)), limitmb)
@@ -154,7 +158,7 @@ def _part_worker(posts_dir: Path, paths: list[Path], target: Path, settings: Ind
     messages.put(("done", report.added, report.skipped, report.warnings))
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """A killed reindex must not leave writers behind: they hold the reindex lock (it is inherited)."""
     parent = os.getppid()
     try:
@@ -231,6 +235,8 @@ def _join_segments(gen: Path, parts: list[Path], settings: IndexSettings) -> Non
 
 def _existing_hashes(ix: Index) -> dict[str, str]:
     with ix.reader() as reader:
+        if reader.doc_count_all() == 0:  # no segment yet: Whoosh's empty reader has no columns
+            return {}
         ids = reader.column_reader("id")
         hashes = reader.column_reader("hash")
         return {ids[n]: hashes[n] for n in reader.all_doc_ids()}
@@ -238,14 +244,20 @@ def _existing_hashes(ix: Index) -> dict[str, str]:
 
 def _incremental(
     posts_dir: Path, gen: Path, settings: IndexSettings, report: ReindexReport,
-    progress: Progress | None, limitmb: int,
+    progress: Progress | None, limitmb: int, changed: Iterable[str] | None = None,
 ) -> None:
     ix = whoosh_index.open_dir(str(gen), schema=build_schema(settings.analysis))
     existing = _existing_hashes(ix)
     seen: set[str] = set()
+    within = settings.urls.posts_folder_name
+    if changed is None:
+        paths: Iterable[Path] = iter_post_files(posts_dir, within)
+        in_scope: Callable[[str], bool] = lambda post_id: True
+    else:
+        paths, in_scope = _changed_paths(posts_dir, set(changed), within)
     writer = _writer(ix, limitmb)
     try:
-        for post in _read_posts(posts_dir, iter_post_files(posts_dir, settings.urls.posts_folder_name), settings, report, progress, (existing, seen)):
+        for post in _read_posts(posts_dir, paths, settings, report, progress, (existing, seen)):
             if post.id in existing:
                 writer.update_document(**post_fields(post))
                 report.updated += 1
@@ -253,8 +265,9 @@ def _incremental(
                 writer.add_document(**post_fields(post))
                 report.added += 1
         for post_id in existing.keys() - seen:
-            writer.delete_by_term("id", post_id)
-            report.deleted += 1
+            if in_scope(post_id):
+                writer.delete_by_term("id", post_id)
+                report.deleted += 1
     except BaseException:
         writer.cancel()
         raise
@@ -263,6 +276,25 @@ def _incremental(
     else:
         writer.cancel()
     report.generation = gen.name
+
+
+def _changed_paths(
+    posts_dir: Path, changed: set[str], within: str | None,
+) -> tuple[list[Path], Callable[[str], bool]]:
+    """The post files at or under the changed paths (relative to the posts folder), and a test
+    for the indexed ids they cover: whatever of those is no longer on disk is deleted."""
+    paths: list[Path] = []
+    for rel in sorted(changed):
+        path = posts_dir / rel
+        if path.is_dir():
+            paths.extend(p for p in iter_post_files(path) if is_post_path(p.relative_to(posts_dir).as_posix(), within))
+        elif path.is_file() and is_post_path(rel, within):
+            paths.append(path)
+
+    def in_scope(post_id: str) -> bool:
+        return post_id in changed or any(post_id.startswith(rel + "/") for rel in changed)
+
+    return paths, in_scope
 
 
 def _read_posts(

@@ -30,6 +30,7 @@ class Site:
     root: Path
     posts_dir: Path
     urls: UrlRules
+    config_file: Path
 
     def describe(self) -> str:
         return f"{self.generator} site at {self.root}: posts in {self.posts_dir}, URLs under {self.urls.prefix}"
@@ -53,8 +54,8 @@ def _detect(root: Path) -> Site:
     if config_file.is_file():
         config = _read_config(config_file)
         if _looks_like_hexo(root, config):
-            return _hexo(root, config)
-        return _jekyll(root, config)
+            return _hexo(root, config, config_file)
+        return _jekyll(root, config, config_file)
     raise SiteError(
         f"{root} is not a Hexo, Hugo or Jekyll site: it has no _config.yml, hugo.toml or config.toml. "
         "Pass --posts DIR for a plain folder of posts."
@@ -98,7 +99,7 @@ def _prefix(path: str) -> str:
     return "/" + path.strip("/") + "/" if path.strip("/") else "/"
 
 
-def _hexo(root: Path, config: dict[str, Any]) -> Site:
+def _hexo(root: Path, config: dict[str, Any], config_file: Path) -> Site:
     origin, url_path = _origin_and_path(str(config.get("url") or ""))
     pretty = config.get("pretty_urls")
     pretty = pretty if isinstance(pretty, dict) else {}
@@ -117,7 +118,7 @@ def _hexo(root: Path, config: dict[str, Any]) -> Site:
         options=options, site_url=origin,
     )
     posts = root / str(config.get("source_dir") or "source") / "_posts"
-    return Site("hexo", root, posts, urls)
+    return Site("hexo", root, posts, urls, config_file)
 
 
 def _hugo(root: Path, config_file: Path) -> Site:
@@ -132,14 +133,14 @@ def _hugo(root: Path, config_file: Path) -> Site:
                     timezone=str(config.get("timezone") or ""), sections=sections, options=options,
                     site_url=origin)
     site_root = config_file.parent.parent.parent if config_file.parent.name == "_default" else root
-    return Site("hugo", site_root, site_root / str(config.get("contentdir") or "content"), urls)
+    return Site("hugo", site_root, site_root / str(config.get("contentdir") or "content"), urls, config_file)
 
 
-def _jekyll(root: Path, config: dict[str, Any]) -> Site:
+def _jekyll(root: Path, config: dict[str, Any], config_file: Path) -> Site:
     origin, url_path = _origin_and_path(str(config.get("url") or ""))
     urls = UrlRules(
         generator="jekyll", permalink=str(config.get("permalink") or "date"),
         prefix=_prefix(str(config.get("baseurl") or "") or url_path), timezone=str(config.get("timezone") or ""),
         options={"future": bool(config.get("future"))}, site_url=origin,
     )
-    return Site("jekyll", root, root / str(config.get("source") or "."), urls)
+    return Site("jekyll", root, root / str(config.get("source") or "."), urls, config_file)

@@ -50,6 +50,28 @@ def test_markup_is_not_searchable(odd_posts: Path, tmp_path: Path) -> None:
         assert ids(tmp_path / "ix", markup) == [], markup
 
 
+def test_many_small_commits_merge_segments(sample_posts: Path, tmp_path: Path) -> None:
+    """Each incremental run adds a segment and Whoosh merges small ones as they pile up; rare
+    terms inlined without values once made that merge fail (found by `watch`)."""
+    index = tmp_path / "index"
+    update_index(sample_posts, index)
+    post = sample_posts / "2026" / "edited.md"
+    for n in range(25):
+        post.write_text(f"---\ntitle: 第{n}稿\n---\n版本号{n:02d}的正文。\n", encoding="utf-8")
+        report = update_index(sample_posts, index, changed={"2026/edited.md"})
+        assert (report.added, report.updated) == ((1, 0) if n == 0 else (0, 1))
+    gen = current_generation(index)
+    assert gen is not None
+    assert len(list(gen.glob("*.trm"))) < 10  # one term file per segment: merged along the way
+    post.rename(post.with_name("renamed.md"))
+    report = update_index(sample_posts, index, changed={"2026/edited.md", "2026/renamed.md"})
+    assert (report.added, report.deleted) == (1, 1)
+    with SearchIndex(index) as opened:
+        assert [h.id for h in run_query(opened, make_request({"q": ["版本号24"]})).hits] == ["2026/renamed.md"]
+        assert run_query(opened, make_request({"q": ["版本号23"]})).total == 0
+        assert run_query(opened, make_request({"q": ["人工智能"]})).total == 2
+
+
 def test_incremental_add_change_delete_rename(sample_posts: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "ix"
     first = update_index(sample_posts, index_dir)
