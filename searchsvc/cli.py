@@ -231,10 +231,14 @@ def _terminal_marks(snippet_html: str) -> str:
               help="Worker processes sharing the port: one Python process uses one core.")
 @click.option("--cache", envvar="SEARCHSVC_RESULT_CACHE", default=256, show_default=True, type=int,
               help="Recent results kept per index generation (0 turns the cache off).")
+@click.option("--allow-origin", "origins", multiple=True, metavar="ORIGIN",
+              help="A site whose pages may call the API (the widget): https://blog.example.com, or * for any. "
+                   "Repeatable; env SEARCHSVC_CORS_ORIGINS (comma-separated).")
 @click.option("--watch", "watching", is_flag=True,
               help="Also follow --posts or --site and reindex what changes (as `searchsvc watch`).")
 @_source_options
-def serve(index_dir: Path, host: str, port: int, threads: int, workers: int, cache: int, watching: bool,
+def serve(index_dir: Path, host: str, port: int, threads: int, workers: int, cache: int, origins: tuple[str, ...],
+          watching: bool,
           posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None) -> None:
     """Serve the search page and the JSON API with waitress."""
     watcher = None
@@ -248,21 +252,24 @@ def serve(index_dir: Path, host: str, port: int, threads: int, workers: int, cac
     with open_index_or_fail(index_dir) as index:  # fail now with a clear message, not on the first request
         run_query(index, SearchRequest(q="预热 warm"))  # load jieba's dictionary once, before any fork
     listener = socket.create_server((host, port), backlog=1024)
+    config: dict[str, Any] = {"INDEX_DIR": str(index_dir), "RESULT_CACHE": cache}
+    if origins:
+        config["CORS_ORIGINS"] = [o.rstrip("/") for o in origins]
     click.echo(f"searchsvc serving {index_dir}/ on http://{host}:{port}/ with {workers} worker(s) (pid {os.getpid()})", err=True)
     try:
         if workers <= 1:
-            _serve_worker(listener, index_dir, threads, cache)
+            _serve_worker(listener, config, threads)
         else:
-            _serve_workers(listener, index_dir, threads, cache, workers)
+            _serve_workers(listener, config, threads, workers)
     finally:
         if watcher:
             _stop(watcher)
     click.echo("searchsvc stopped", err=True)
 
 
-def _serve_workers(listener: socket.socket, index_dir: Path, threads: int, cache: int, workers: int) -> None:
+def _serve_workers(listener: socket.socket, config: dict[str, Any], threads: int, workers: int) -> None:
     # A worker opens its own index: Whoosh file handles must not be shared.
-    children = [_fork(lambda: _serve_worker(listener, index_dir, threads, cache)) for _ in range(workers)]
+    children = [_fork(lambda: _serve_worker(listener, config, threads)) for _ in range(workers)]
 
     def forward(signum: int, frame: Any) -> None:
         for child in children:
@@ -297,13 +304,13 @@ def _fork(run: Callable[[], None]) -> int:
         os._exit(code)
 
 
-def _serve_worker(listener: socket.socket, index_dir: Path, threads: int, cache: int) -> None:
+def _serve_worker(listener: socket.socket, config: dict[str, Any], threads: int) -> None:
     import waitress
 
     from searchsvc.web import create_app
 
-    app = create_app({"INDEX_DIR": str(index_dir), "RESULT_CACHE": cache})
-    app.extensions["searchsvc.index"] = SearchIndex(index_dir, cache)
+    app = create_app(config)
+    app.extensions["searchsvc.index"] = SearchIndex(Path(config["INDEX_DIR"]), config["RESULT_CACHE"])
     server = waitress.create_server(app, sockets=[listener], threads=threads, ident="searchsvc")
 
     def stop(signum: int, frame: Any) -> None:

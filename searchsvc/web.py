@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
+from flask import Flask, Response, current_app, jsonify, render_template, request, send_from_directory, url_for
 from werkzeug.exceptions import HTTPException
 
 from searchsvc.index import IndexMissing
@@ -50,6 +50,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/opensearch.xml", "opensearch", opensearch)
     app.add_url_rule("/search.atom", "feed", feed)
+    app.add_url_rule("/widget.js", "widget_js", widget_file, defaults={"name": "widget.js"})
+    app.add_url_rule("/widget.css", "widget_css", widget_file, defaults={"name": "widget.css"})
     app.jinja_env.filters["format_filter"] = lambda value, name: f"{name}:{value}"
     app.after_request(_headers)
     app.register_error_handler(HTTPException, _http_error)
@@ -201,3 +203,10 @@ def feed() -> Response:
         updated=iso_utc(max((h.date for h in result.hits), default=dt.datetime.now(dt.timezone.utc))),
     )
     return Response(_NOT_XML.sub("", xml), mimetype="application/atom+xml")
+
+
+def widget_file(name: str) -> Response:
+    """The embeddable box, loaded by other sites' pages: cacheable, and allowed across origins."""
+    response = send_from_directory(PACKAGE_DIR / "static", name, max_age=600)
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
