@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import os
 import signal
@@ -11,28 +11,68 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
+from searchsvc.backend import BACKENDS, BackendConfig, BackendUnavailable, Searcher, has_index, open_searcher
+from searchsvc.backend import reindex as run_reindex
 from searchsvc.documents import PostError, iter_post_files
+from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy
+from searchsvc.model import SearchRequest, make_request
 from searchsvc.permalinks import DEFAULT_PERMALINK, UrlRules
+from searchsvc.query import QueryError
+from searchsvc.reindex import ReindexReport
+from searchsvc.serving import fork, serve_forever, stop
 from searchsvc.sites import Site, SiteError, detect_site
 from searchsvc.watch import WatchedSource, watch_index
-from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy, current_generation
-from searchsvc.reindex import ReindexReport, die_with_parent, update_index
-from searchsvc.query import QueryError, build_plan, parse_query
-from searchsvc.search import SearchIndex, SearchRequest, make_request, run_query
 
 DEFAULT_INDEX = "index"
 SHOWN_PER_WARNING = 3
 
 
-def _index_option(f: Any) -> Any:
-    return click.option(
-        "--index", "index_dir", envvar="SEARCHSVC_INDEX", default=DEFAULT_INDEX, show_default=True,
-        type=click.Path(file_okay=False, path_type=Path), help="Index directory (env SEARCHSVC_INDEX).",
-    )(f)
+def _backend_options(f: Any) -> Any:
+    """--index, or --backend typesense and its cluster: passed on as one BackendConfig, `backend`."""
+    @functools.wraps(f)
+    def command(index_dir: Path, backend_kind: str, nodes: str | None, key_file: Path | None, collection: str,
+                **kwargs: Any) -> Any:
+        return f(backend=_backend(index_dir, backend_kind, nodes, key_file, collection), **kwargs)
+
+    options = [
+        click.option("--index", "index_dir", envvar="SEARCHSVC_INDEX", default=DEFAULT_INDEX, show_default=True,
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="Index directory (env SEARCHSVC_INDEX); with Typesense, where the reindex lock lives."),
+        click.option("--backend", "backend_kind", envvar="SEARCHSVC_BACKEND", default="whoosh", show_default=True,
+                     type=click.Choice(BACKENDS), help="Whoosh in this process, or a Typesense cluster."),
+        click.option("--typesense-nodes", "nodes", envvar="SEARCHSVC_TYPESENSE_NODES",
+                     help="Typesense nodes, comma-separated: http://10.0.0.1:8108,http://10.0.0.2:8108"),
+        click.option("--typesense-key-file", "key_file", envvar="SEARCHSVC_TYPESENSE_API_KEY_FILE",
+                     type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                     help="File holding the Typesense API key (or set SEARCHSVC_TYPESENSE_API_KEY)."),
+        click.option("--collection", envvar="SEARCHSVC_TYPESENSE_COLLECTION", default="searchsvc", show_default=True,
+                     help="Typesense alias the posts are searched under."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _backend(index_dir: Path, kind: str, nodes: str | None, key_file: Path | None, collection: str) -> BackendConfig:
+    if kind == "whoosh":
+        return BackendConfig(index_dir=index_dir)
+    try:
+        from searchsvc.tsindex import TypesenseConfig
+    except ImportError as exc:
+        raise click.UsageError("the typesense backend needs its client: pip install 'searchsvc[typesense]'") from exc
+
+    key = key_file.read_text(encoding="utf-8").strip() if key_file else os.environ.get("SEARCHSVC_TYPESENSE_API_KEY", "")
+    urls = tuple(n.strip() for n in (nodes or "").split(",") if n.strip())
+    if not urls or not key:
+        raise click.UsageError("--backend typesense needs --typesense-nodes and an API key "
+                               "(--typesense-key-file or SEARCHSVC_TYPESENSE_API_KEY).")
+    if not all(u.startswith(("http://", "https://")) and u.rsplit(":", 1)[-1].rstrip("/").isdigit() for u in urls):
+        raise click.UsageError("--typesense-nodes: give each node as http(s)://host:port")
+    return BackendConfig(kind="typesense", index_dir=index_dir, typesense=TypesenseConfig(urls, key, collection))
 
 
 @click.group()
@@ -62,11 +102,11 @@ def _source_options(f: Any) -> Any:
 
 @main.command()
 @_source_options
-@_index_option
+@_backend_options
 @click.option("--full", is_flag=True, help="Rebuild from scratch into a new generation, then swap it in.")
 @click.option("--verbose", "-v", is_flag=True, help="List every warning, not only the first of each kind.")
 def reindex(posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None,
-            index_dir: Path, full: bool, verbose: bool) -> None:
+            backend: BackendConfig, full: bool, verbose: bool) -> None:
     """Bring the index in line with the posts folder (or the site's posts)."""
     source = _source(posts_dir, site_dir, permalink, userdict)
     settings = source.make_settings()
@@ -75,11 +115,10 @@ def reindex(posts_dir: Path | None, site_dir: Path | None, permalink: str | None
     try:
         if total:
             with click.progressbar(length=total, label="indexing", file=sys.stderr) as bar:
-                report = update_index(source.posts_dir, index_dir, full=full, settings=settings,
-                                      progress=lambda _: bar.update(1))
+                report = run_reindex(backend, source.posts_dir, settings, full=full, progress=lambda _: bar.update(1))
         else:
-            report = update_index(source.posts_dir, index_dir, full=full, settings=settings)
-    except ReindexBusy as exc:
+            report = run_reindex(backend, source.posts_dir, settings, full=full)
+    except (ReindexBusy, BackendUnavailable) as exc:
         raise click.ClickException(str(exc)) from exc
     except (OSError, PostError, RuntimeError) as exc:
         raise click.ClickException(f"reindex stopped, the previous index is still in place: {exc}") from exc
@@ -125,16 +164,16 @@ def _detect_or_fail(site_dir: Path) -> Site:
 
 @main.command()
 @_source_options
-@_index_option
+@_backend_options
 @click.option("--verbose", "-v", is_flag=True, help="List every warning, not only the first of each kind.")
 def watch(posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None,
-          index_dir: Path, verbose: bool) -> None:
+          backend: BackendConfig, verbose: bool) -> None:
     """Follow the posts folder and reindex each saved, added or deleted post (until Ctrl-C)."""
     source = _source(posts_dir, site_dir, permalink, userdict)
-    _watch(source, index_dir, verbose)
+    _watch(source, backend, verbose)
 
 
-def _watch(source: WatchedSource, index_dir: Path, verbose: bool) -> None:
+def _watch(source: WatchedSource, backend: BackendConfig, verbose: bool) -> None:
     def on_report(report: ReindexReport | Exception) -> None:
         stamp = time.strftime("%H:%M:%S")
         if isinstance(report, Exception):
@@ -147,7 +186,7 @@ def _watch(source: WatchedSource, index_dir: Path, verbose: bool) -> None:
         click.echo(f"watching {source.posts_dir} for changes (Ctrl-C stops)", err=True)
 
     signal.signal(signal.SIGTERM, _interrupt)
-    watch_index(source, index_dir, on_report=on_report, on_ready=on_ready)
+    watch_index(source, backend, on_report=on_report, on_ready=on_ready)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -166,25 +205,27 @@ def _echo_warnings(warnings: list[tuple[str, str]], verbose: bool) -> None:
             click.echo(f"warning: {count - SHOWN_PER_WARNING} more posts with: {kind} (use -v to list them)", err=True)
 
 
-def open_index_or_fail(index_dir: Path) -> SearchIndex:
+def open_or_fail(backend: BackendConfig, cache_size: int = 0) -> Searcher:
     try:
-        return SearchIndex(index_dir)
+        return open_searcher(backend, cache_size)
     except IndexMissing as exc:
         raise click.ClickException(f"{exc.reason} Run `searchsvc reindex --posts DIR` first.") from exc
+    except BackendUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
 @click.argument("query")
-@_index_option
+@_backend_options
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as /api/search.")
-@click.option("--explain", is_flag=True, help="Print the parsed query and the Whoosh query it becomes.")
+@click.option("--explain", is_flag=True, help="Print the parsed query and the backend's query it becomes.")
 @click.option("--page", default="1", show_default=True)
 @click.option("--per-page", default="10", show_default=True)
 @click.option("--sort", default="relevance", show_default=True)
 @click.option("--category", multiple=True)
 @click.option("--tag", multiple=True)
 @click.option("--author", multiple=True)
-def search(query: str, index_dir: Path, as_json: bool, explain: bool, page: str, per_page: str, sort: str,
+def search(query: str, backend: BackendConfig, as_json: bool, explain: bool, page: str, per_page: str, sort: str,
            category: tuple[str, ...], tag: tuple[str, ...], author: tuple[str, ...]) -> None:
     """Search from the terminal."""
     params = {"q": [query], "page": [page], "per_page": [per_page], "sort": [sort],
@@ -193,16 +234,19 @@ def search(query: str, index_dir: Path, as_json: bool, explain: bool, page: str,
         request = make_request(params)
     except QueryError as exc:
         raise click.UsageError(str(exc)) from exc
-    with open_index_or_fail(index_dir) as index:
-        _print_search(index, query, request, as_json, explain)
+    searcher = open_or_fail(backend)
+    try:
+        _print_search(searcher, request, as_json, explain)
+    except BackendUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        searcher.close()
 
 
-def _print_search(index: SearchIndex, query: str, request: SearchRequest, as_json: bool, explain: bool) -> None:
+def _print_search(searcher: Searcher, request: SearchRequest, as_json: bool, explain: bool) -> None:
     if explain:
-        parsed = parse_query(query, index.analysis)
-        click.echo(f"parsed: {parsed}")
-        click.echo(f"whoosh: {build_plan(parsed, request.filters)}")
-    result = run_query(index, request)
+        click.echo(searcher.explain(request))
+    result = searcher.run(request)
     if as_json:
         from searchsvc.render import result_json
 
@@ -222,7 +266,7 @@ def _terminal_marks(snippet_html: str) -> str:
 
 
 @main.command()
-@_index_option
+@_backend_options
 @click.option("--host", envvar="SEARCHSVC_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="SEARCHSVC_PORT", default=5000, show_default=True, type=int)
 @click.option("--threads", envvar="SEARCHSVC_THREADS", default=4, show_default=True, type=int,
@@ -237,92 +281,33 @@ def _terminal_marks(snippet_html: str) -> str:
 @click.option("--watch", "watching", is_flag=True,
               help="Also follow --posts or --site and reindex what changes (as `searchsvc watch`).")
 @_source_options
-def serve(index_dir: Path, host: str, port: int, threads: int, workers: int, cache: int, origins: tuple[str, ...],
+def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: int, cache: int, origins: tuple[str, ...],
           watching: bool,
           posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None) -> None:
     """Serve the search page and the JSON API with waitress."""
     watcher = None
     if watching:
         source = _source(posts_dir, site_dir, permalink, userdict)
-        if current_generation(index_dir) is None:  # build it now, so there is something to serve
-            _echo_report(update_index(source.posts_dir, index_dir, settings=source.make_settings()), False)
-        watcher = _fork(lambda: _watch(source, index_dir, verbose=False))
+        if not has_index(backend):  # build it now, so there is something to serve
+            _echo_report(run_reindex(backend, source.posts_dir, source.make_settings()), False)
+        watcher = fork(lambda: _watch(source, backend, verbose=False))
     elif posts_dir or site_dir or permalink or userdict:
         raise click.UsageError("--posts, --site, --permalink and --userdict go with --watch.")
-    with open_index_or_fail(index_dir) as index:  # fail now with a clear message, not on the first request
-        run_query(index, SearchRequest(q="预热 warm"))  # load jieba's dictionary once, before any fork
+    searcher = open_or_fail(backend)  # fail now with a clear message, not on the first request
+    searcher.run(SearchRequest(q="预热 warm"))  # load jieba's dictionary once, before any fork
+    searcher.close()
     listener = socket.create_server((host, port), backlog=1024)
-    config: dict[str, Any] = {"INDEX_DIR": str(index_dir), "RESULT_CACHE": cache}
+    config: dict[str, Any] = {"INDEX_DIR": str(backend.index_dir), "BACKEND": backend, "RESULT_CACHE": cache}
     if origins:
         config["CORS_ORIGINS"] = [o.rstrip("/") for o in origins]
-    click.echo(f"searchsvc serving {index_dir}/ on http://{host}:{port}/ with {workers} worker(s) (pid {os.getpid()})", err=True)
+    click.echo(f"searchsvc serving {backend.describe()} on http://{host}:{port}/ with {workers} worker(s) "
+               f"(pid {os.getpid()})", err=True)
     try:
-        if workers <= 1:
-            _serve_worker(listener, config, threads)
-        else:
-            _serve_workers(listener, config, threads, workers)
+        serve_forever(listener, config, threads, workers)
     finally:
         if watcher:
-            _stop(watcher)
+            stop(watcher)
     click.echo("searchsvc stopped", err=True)
-
-
-def _serve_workers(listener: socket.socket, config: dict[str, Any], threads: int, workers: int) -> None:
-    # A worker opens its own index: Whoosh file handles must not be shared.
-    children = [_fork(lambda: _serve_worker(listener, config, threads)) for _ in range(workers)]
-
-    def forward(signum: int, frame: Any) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for child in children:
-        os.waitpid(child, 0)
-
-
-def _stop(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-
-
-def _fork(run: Callable[[], None]) -> int:
-    """A child process running `run`, which dies with this one."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 0
-    try:
-        die_with_parent()
-        run()
-    except BaseException:
-        code = 1
-    finally:
-        os._exit(code)
-
-
-def _serve_worker(listener: socket.socket, config: dict[str, Any], threads: int) -> None:
-    import waitress
-
-    from searchsvc.web import create_app
-
-    app = create_app(config)
-    app.extensions["searchsvc.index"] = SearchIndex(Path(config["INDEX_DIR"]), config["RESULT_CACHE"])
-    server = waitress.create_server(app, sockets=[listener], threads=threads, ident="searchsvc")
-
-    def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        server.run()
-    except (SystemExit, KeyboardInterrupt):
-        pass
-    finally:
-        server.close()
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def _build_part(
     ix = whoosh_index.create_in(str(target), build_schema(settings.analysis))
     writer = _writer(ix, limitmb)
     try:
-        for post in _read_posts(posts_dir, paths, settings, report, progress, None):
+        for post in read_posts(posts_dir, paths, settings, report, progress, None):
             writer.add_document(**post_fields(post))
             report.added += 1
     except BaseException:
@@ -254,10 +254,10 @@ def _incremental(
         paths: Iterable[Path] = iter_post_files(posts_dir, within)
         in_scope: Callable[[str], bool] = lambda post_id: True
     else:
-        paths, in_scope = _changed_paths(posts_dir, set(changed), within)
+        paths, in_scope = changed_paths(posts_dir, set(changed), within)
     writer = _writer(ix, limitmb)
     try:
-        for post in _read_posts(posts_dir, paths, settings, report, progress, (existing, seen)):
+        for post in read_posts(posts_dir, paths, settings, report, progress, (existing, seen)):
             if post.id in existing:
                 writer.update_document(**post_fields(post))
                 report.updated += 1
@@ -278,7 +278,7 @@ def _incremental(
     report.generation = gen.name
 
 
-def _changed_paths(
+def changed_paths(
     posts_dir: Path, changed: set[str], within: str | None,
 ) -> tuple[list[Path], Callable[[str], bool]]:
     """The post files at or under the changed paths (relative to the posts folder), and a test
@@ -297,7 +297,7 @@ def _changed_paths(
     return paths, in_scope
 
 
-def _read_posts(
+def read_posts(
     posts_dir: Path, paths: Iterable[Path], settings: IndexSettings, report: ReindexReport,
     progress: Progress | None, incremental: tuple[dict[str, str], set[str]] | None,
 ) -> Iterator[Post]:

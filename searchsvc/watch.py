@@ -11,7 +11,8 @@ import watchfiles
 
 from searchsvc.documents import is_post_path
 from searchsvc.index import IndexSettings, ReindexBusy
-from searchsvc.reindex import ReindexReport, update_index
+from searchsvc.backend import BackendConfig, reindex
+from searchsvc.reindex import ReindexReport
 
 STEP_MS = 50  # a save is indexed once the folder has been quiet this long...
 DEBOUNCE_MS = 1000  # ...or after this long at the most while files keep changing
@@ -36,7 +37,7 @@ class WatchedSource:
 
 
 def watch_index(
-    source: WatchedSource, index_dir: Path, *, on_report: Callable[[ReindexReport | Exception], None],
+    source: WatchedSource, backend: BackendConfig, *, on_report: Callable[[ReindexReport | Exception], None],
     stop_event: Any = None, catch_up: bool = True, on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Reindex changed posts within about a tenth of a second of a save, one reindex at a time.
@@ -63,7 +64,7 @@ def watch_index(
         pending.update(p.relative_to(posts).as_posix() for p in paths if p.is_relative_to(posts) and p != posts)
         if (changes or time.monotonic() >= retry_at) and (pending or reread or rescan):
             whole = rescan or reread
-            settings, outcome = _run(source, index_dir, settings, None if whole else pending, on_report, reread)
+            settings, outcome = _run(source, backend, settings, None if whole else pending, on_report, reread)
             if outcome == "done":
                 pending.clear()
                 rescan = reread = False
@@ -77,14 +78,14 @@ def watch_index(
 
 
 def _run(
-    source: WatchedSource, index_dir: Path, settings: IndexSettings, changed: Iterable[str] | None,
+    source: WatchedSource, backend: BackendConfig, settings: IndexSettings, changed: Iterable[str] | None,
     on_report: Callable[[ReindexReport | Exception], None], reread: bool,
 ) -> tuple[IndexSettings, str]:
     """One reindex; returns the settings in force and "done", "busy" or "failed"."""
     try:
         if reread:
             settings = source.make_settings()
-        on_report(update_index(source.posts_dir, index_dir, settings=settings, changed=changed))
+        on_report(reindex(backend, source.posts_dir, settings, changed=changed))
         return settings, "done"
     except ReindexBusy:
         return settings, "busy"

@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException
 from searchsvc.index import IndexMissing
 from searchsvc.query import MAX_QUERY_CHARS, QueryError
 from searchsvc.render import iso_utc, result_json
-from searchsvc.search import SearchIndex, make_request, run_query, suggest_titles
+from searchsvc.backend import BackendConfig, BackendUnavailable, Searcher, open_searcher
+from searchsvc.model import make_request
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # XML 1.0 forbids these
@@ -36,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         FEED_ENTRIES=20,
         CORS_ORIGINS=[o for o in os.environ.get("SEARCHSVC_CORS_ORIGINS", "").split(",") if o],
         RESULT_CACHE=int(os.environ.get("SEARCHSVC_RESULT_CACHE", "256")),
+        BACKEND=None,  # a BackendConfig; None: Whoosh at INDEX_DIR
         JSON_AS_ASCII=False,
     )
     app.config.update(config or {})
@@ -56,18 +58,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.after_request(_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(IndexMissing, _no_index)
+    app.register_error_handler(BackendUnavailable, _unavailable)
     app.register_error_handler(QueryError, _bad_request)
     app.register_error_handler(Exception, _unexpected)
     return app
 
 
-def search_index() -> SearchIndex:
-    """The app's index, opened on first use and reopened by itself when a reindex lands."""
-    index = current_app.extensions.get("searchsvc.index")
-    if index is None:
-        index = SearchIndex(Path(current_app.config["INDEX_DIR"]), cache_size=current_app.config["RESULT_CACHE"])
-        current_app.extensions["searchsvc.index"] = index
-    return index  # type: ignore[no-any-return]
+def searcher() -> Searcher:
+    """The app's searcher, opened on first use; it follows reindexes by itself."""
+    found = current_app.extensions.get("searchsvc.index")
+    if found is None:
+        config = current_app.config["BACKEND"] or BackendConfig(index_dir=Path(current_app.config["INDEX_DIR"]))
+        found = open_searcher(config, cache_size=current_app.config["RESULT_CACHE"])
+        current_app.extensions["searchsvc.index"] = found
+    return found  # type: ignore[no-any-return]
 
 
 def close_index(app: Flask) -> None:
@@ -106,6 +110,13 @@ def _no_index(exc: IndexMissing) -> Any:
     return render_template("error.html", status=503, message=message), 503
 
 
+def _unavailable(exc: BackendUnavailable) -> Any:
+    current_app.logger.warning("%s", exc)  # the message never holds the API key
+    if _wants_json():
+        return error_response(503, "search_unavailable", "the search cluster is not answering; try again shortly")
+    return render_template("error.html", status=503, message="搜索服务暂时不可用，请稍后再试。"), 503
+
+
 def _unexpected(exc: Exception) -> Any:
     current_app.logger.exception("unexpected error on %s", request.path)
     if _wants_json():
@@ -127,7 +138,7 @@ def _headers(response: Response) -> Response:
 
 
 def api_search() -> Response:
-    result = run_query(search_index(), make_request(request.args.to_dict(flat=False)))
+    result = searcher().run(make_request(request.args.to_dict(flat=False)))
     return jsonify(result_json(result))
 
 
@@ -135,12 +146,12 @@ def api_suggest() -> Response:
     q = request.args.get("q", "")
     if len(q) > MAX_QUERY_CHARS:
         raise QueryError(f"q is longer than {MAX_QUERY_CHARS} characters")
-    titles = suggest_titles(search_index(), q)
+    titles = searcher().suggest(q)
     return jsonify({"query": q, "suggestions": [{"title": t, "url": u} for t, u in titles]})
 
 
 def healthz() -> Response:
-    return jsonify({"status": "ok", "documents": search_index().document_count()})
+    return jsonify({"status": "ok", "documents": searcher().document_count()})
 
 
 def page() -> Any:
@@ -150,7 +161,7 @@ def page() -> Any:
     if request.args.get("q", "").strip() or any(args.get(k) for k in ("category", "tag", "author")):
         args.setdefault("q", [""])
         try:
-            result = run_query(search_index(), make_request(args))
+            result = searcher().run(make_request(args))
         except QueryError as exc:
             error = str(exc)
     status = 400 if error else 200
@@ -192,8 +203,8 @@ def feed() -> Response:
         args.setdefault("q", [""])
     args["sort"] = ["newest"]
     args.setdefault("per_page", [str(current_app.config["FEED_ENTRIES"])])
-    index = search_index()
-    result = run_query(index, make_request(args))
+    index = searcher()
+    result = index.run(make_request(args))
     site = (current_app.config["SITE_URL"] or index.site_url or request.url_root).rstrip("/")
     page_args = {k: v for k, v in args.items() if k in FEED_PARAMS}
     xml = render_template(

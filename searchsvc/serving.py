@@ -1,0 +1,74 @@
+"""Serving stage: waitress workers sharing one socket, and the child processes beside them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+from typing import Any, Callable
+
+from searchsvc.backend import open_searcher
+from searchsvc.reindex import die_with_parent
+
+
+def serve_forever(listener: socket.socket, config: dict[str, Any], threads: int, workers: int) -> None:
+    """Serve the app built from `config` in this process, or in `workers` forked processes."""
+    if workers <= 1:
+        _serve_worker(listener, config, threads)
+        return
+    # Each worker opens its own index: Whoosh file handles must not be shared.
+    children = [fork(lambda: _serve_worker(listener, config, threads)) for _ in range(workers)]
+
+    def forward(signum: int, frame: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        os.waitpid(child, 0)
+
+
+def fork(run: Callable[[], None]) -> int:
+    """A child process running `run`, which dies with this one."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        die_with_parent()
+        run()
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def stop(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _serve_worker(listener: socket.socket, config: dict[str, Any], threads: int) -> None:
+    import waitress
+
+    from searchsvc.web import create_app
+
+    app = create_app(config)
+    app.extensions["searchsvc.index"] = open_searcher(config["BACKEND"], config["RESULT_CACHE"])
+    server = waitress.create_server(app, sockets=[listener], threads=threads, ident="searchsvc")
+
+    def exit_now(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, exit_now)
+    try:
+        server.run()
+    except (SystemExit, KeyboardInterrupt):
+        pass
+    finally:
+        server.close()
