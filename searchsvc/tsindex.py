@@ -3,6 +3,7 @@ an alias, swapped when a full build is done."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+import httpx
 import typesense
 from typesense import exceptions as ts_errors
 
@@ -22,6 +24,8 @@ from searchsvc.permalinks import UrlRules
 from searchsvc.reindex import Progress, ReindexReport, changed_paths, read_posts
 
 SCHEMA_VERSION = 1
+# What the client raises when a node or the cluster cannot answer.
+CLIENT_ERRORS = (ts_errors.TypesenseClientError, httpx.HTTPError, OSError)
 META = "searchsvc_meta"  # one document per generation: the settings it was built with
 BATCH = 200
 
@@ -34,6 +38,7 @@ class TypesenseConfig:
     api_key: str = field(repr=False)
     collection: str = "searchsvc"
     timeout: float = 2.0
+    retry_seconds: float = 10.0  # how long a search keeps trying while the cluster elects a leader
 
     def client(self, timeout: float | None = None) -> Any:  # typesense.Client; its TypedDicts are stricter than JSON
         nodes: list[Any] = []
@@ -48,6 +53,10 @@ class TypesenseConfig:
 
     def scrub(self, text: str) -> str:
         return text.replace(self.api_key, "***") if self.api_key else text
+
+
+def close_client(client: Any) -> None:
+    client.api_call.close()  # the client's pooled HTTP connections
 
 
 def unavailable(config: TypesenseConfig, exc: Exception) -> BackendUnavailable:
@@ -147,7 +156,7 @@ def typesense_reindex(
     alias at it (searches never see a half-built one); incremental runs upsert and delete."""
     started = time.perf_counter()
     client = config.client(timeout=60)
-    with reindex_lock(lock_dir):
+    with reindex_lock(lock_dir), contextlib.closing(client.api_call):
         try:
             current = current_collection(client, config.collection)
             if current is not None and not full:
@@ -155,10 +164,12 @@ def typesense_reindex(
             report = ReindexReport(full=full or current is None)
             if report.full:
                 _full_build(client, config, posts_dir, settings, report, progress)
+                expected = report.added
             else:
                 assert current is not None
-                _incremental(client, current, posts_dir, settings, report, progress, changed)
-        except (ts_errors.TypesenseClientError, OSError) as exc:
+                expected = _incremental(client, current, posts_dir, settings, report, progress, changed)
+            _converge(config, report, expected)
+        except CLIENT_ERRORS as exc:
             if isinstance(exc, ts_errors.RequestMalformed):
                 raise RuntimeError(config.scrub(str(exc))) from None
             raise unavailable(config, exc) from None
@@ -201,7 +212,8 @@ def _remove_old_collections(client: Any, alias: str, keep: str) -> None:
 def _incremental(
     client: Any, collection: str, posts_dir: Path, settings: IndexSettings, report: ReindexReport,
     progress: Progress | None, changed: Iterable[str] | None,
-) -> None:
+) -> int:
+    """Upserts and deletes; returns how many posts the collection holds now."""
     exported = client.collections[collection].documents.export({"include_fields": "path,hash"})
     existing = {d["path"]: d["hash"] for d in map(json.loads, filter(None, exported.split("\n")))}
     seen: set[str] = set()
@@ -222,6 +234,35 @@ def _incremental(
                 pass
             report.deleted += 1
     report.generation = collection
+    return len(existing) + report.added - report.deleted
+
+
+def _converge(config: TypesenseConfig, report: ReindexReport, expected: int, timeout: float = 30.0) -> None:
+    """Wait until every node that answers serves what was written: followers apply the Raft log
+    a little after the leader, and a reindex is done when a search on any node sees it."""
+    deadline = time.monotonic() + timeout
+    for url in config.nodes:
+        node = TypesenseConfig((url,), config.api_key, config.collection, timeout=1.0).client()
+        _wait_for_node(node, url, config, report, expected, deadline, timeout)
+        close_client(node)
+
+
+def _wait_for_node(
+    node: Any, url: str, config: TypesenseConfig, report: ReindexReport, expected: int, deadline: float, timeout: float,
+) -> None:
+    while True:
+        try:
+            if current_collection(node, config.collection) == report.generation and \
+                    node.collections[report.generation].retrieve()["num_documents"] == expected:
+                return
+        except CLIENT_ERRORS:
+            if time.monotonic() > deadline - timeout / 2:  # a node that stays down is reported, not awaited
+                report.warnings.append((url, "this Typesense node did not answer; it catches up when it is back"))
+                return
+        if time.monotonic() > deadline:
+            report.warnings.append((url, f"this Typesense node did not show the reindex within {timeout:.0f} s"))
+            return
+        time.sleep(0.05)
 
 
 def _import(client: Any, collection: str, documents: list[dict[str, Any]], action: str) -> None:
@@ -248,8 +289,11 @@ def open_collection(config: TypesenseConfig) -> tuple[Any, str, IndexSettings]:
     try:
         current = current_collection(client, config.collection)
         settings = read_meta(client, current) if current else None
-    except (ts_errors.TypesenseClientError, OSError) as exc:
+    except CLIENT_ERRORS as exc:
+        close_client(client)
         raise unavailable(config, exc) from None
+    if current is None or settings is None or settings.schema_version == -1:
+        close_client(client)
     if current is None or settings is None:
         raise IndexMissing(Path(config.collection), f"No collection '{config.collection}' on the Typesense cluster.")
     if settings.schema_version == -1:

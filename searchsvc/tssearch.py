@@ -17,14 +17,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from typesense import exceptions as ts_errors
-
 from searchsvc.analysis import AnalysisSettings, is_cjk, substring_units
 from searchsvc.highlight import make_snippet, mark_title
 from searchsvc.model import FacetCount, Hit, SearchRequest, SearchResult
 from searchsvc.query import ParsedQuery, parse_query
 from searchsvc.searchindex import FACET_LIMIT
-from searchsvc.tsindex import TypesenseConfig, doc_id, open_collection, unavailable
+from searchsvc.tsindex import CLIENT_ERRORS, TypesenseConfig, close_client, doc_id, open_collection, unavailable
 
 TEXT_FIELDS = "title_sub,title_chr,body_sub,body_chr"
 WEIGHTS = "3,3,1,1"
@@ -120,21 +118,31 @@ class TypesenseSearch:
             return
         self._checked = time.monotonic()
         client, collection, settings = open_collection(self.config)
-        if collection != self.collection:
-            with self._lock:
-                self.client, self.collection = client, collection
-                self.analysis, self.site_url = settings.analysis, settings.urls.site_url
+        if collection == self.collection:
+            close_client(client)
+            return
+        with self._lock:
+            old, self.client, self.collection = self.client, client, collection
+            self.analysis, self.site_url = settings.analysis, settings.urls.site_url
+        close_client(old)
 
     def _search(self, searches: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        try:
-            answer = self.client.multi_search.perform({"searches": searches}, {"collection": self.config.collection})
-        except (ts_errors.TypesenseClientError, OSError) as exc:
-            raise unavailable(self.config, exc) from None
-        results = answer["results"]
-        for result in results:
-            if "error" in result:
-                raise unavailable(self.config, RuntimeError(str(result["error"])))
-        return results  # type: ignore[no-any-return]
+        """One multi-search. While the cluster elects a new leader its nodes may refuse for a
+        moment; the client tries every node, and we try again for a few seconds."""
+        deadline = time.monotonic() + self.config.retry_seconds
+        while True:
+            try:
+                answer = self.client.multi_search.perform({"searches": searches}, {"collection": self.config.collection})
+                results = answer["results"]
+                failed = [r["error"] for r in results if "error" in r]
+                if not failed:
+                    return results  # type: ignore[no-any-return]
+                error: Exception = RuntimeError(str(failed[0]))
+            except CLIENT_ERRORS as exc:
+                error = exc
+            if time.monotonic() > deadline:
+                raise unavailable(self.config, error)
+            time.sleep(0.1)
 
     def run(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
@@ -252,7 +260,7 @@ class TypesenseSearch:
     def document_count(self) -> int:
         try:
             return int(self.client.collections[self.collection].retrieve()["num_documents"])
-        except (ts_errors.TypesenseClientError, OSError) as exc:
+        except CLIENT_ERRORS as exc:
             raise unavailable(self.config, exc) from None
 
     def explain(self, request: SearchRequest) -> str:
@@ -260,7 +268,7 @@ class TypesenseSearch:
         return f"parsed: {parsed}\ntypesense: {build_ts_plan(parsed, request)}"
 
     def close(self) -> None:
-        pass
+        close_client(self.client)
 
 
 def _facets(results: list[dict[str, Any]]) -> dict[str, tuple[FacetCount, ...]]:
