@@ -111,7 +111,13 @@ def reindex(
 
 def has_index(config: BackendConfig) -> bool:
     if config.typesense:
-        from searchsvc.tsindex import current_collection
+        from searchsvc.tsindex import CLIENT_ERRORS, close_client, current_collection, unavailable
 
-        return current_collection(config.typesense.client(), config.typesense.collection) is not None
+        client = config.typesense.client()
+        try:
+            return current_collection(client, config.typesense.collection) is not None
+        except CLIENT_ERRORS as exc:
+            raise unavailable(config.typesense, exc) from None
+        finally:
+            close_client(client)
     return current_generation(config.index_dir) is not None

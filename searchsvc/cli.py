@@ -285,17 +285,18 @@ def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: i
           watching: bool,
           posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None) -> None:
     """Serve the search page and the JSON API with waitress."""
-    watcher = None
-    if watching:
-        source = _source(posts_dir, site_dir, permalink, userdict)
-        if not has_index(backend):  # build it now, so there is something to serve
-            _echo_report(run_reindex(backend, source.posts_dir, source.make_settings()), False)
-        watcher = fork(lambda: _watch(source, backend, verbose=False))
-    elif posts_dir or site_dir or permalink or userdict:
+    if not watching and (posts_dir or site_dir or permalink or userdict):
         raise click.UsageError("--posts, --site, --permalink and --userdict go with --watch.")
-    searcher = open_or_fail(backend)  # fail now with a clear message, not on the first request
-    searcher.run(SearchRequest(q="预热 warm"))  # load jieba's dictionary once, before any fork
-    searcher.close()
+    source = _source(posts_dir, site_dir, permalink, userdict) if watching else None
+    try:
+        if source and not has_index(backend):  # build it now, so there is something to serve
+            _echo_report(run_reindex(backend, source.posts_dir, source.make_settings()), False)
+        searcher = open_or_fail(backend)  # fail now with a clear message, not on the first request
+        searcher.run(SearchRequest(q="预热 warm"))  # load jieba's dictionary once, before any fork
+        searcher.close()
+    except BackendUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    watcher = fork(lambda: _watch(source, backend, verbose=False)) if source else None
     listener = socket.create_server((host, port), backlog=1024)
     config: dict[str, Any] = {"INDEX_DIR": str(backend.index_dir), "BACKEND": backend, "RESULT_CACHE": cache}
     if origins:

@@ -6,7 +6,9 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import heapq
 import json
+import marshal
 import os
 import shutil
 import time
@@ -14,7 +16,7 @@ import zlib
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, groupby
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -31,6 +33,7 @@ from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.formats import Format, Positions, tokens
 from whoosh.index import Index
 from whoosh.util.numeric import byte_to_length
+from whoosh.writing import SegmentWriter
 
 from searchsvc.analysis import (
     AnalysisSettings,
@@ -351,3 +354,99 @@ def reindex_lock(index_dir: Path, wait_seconds: float = 3.0) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# --- a writer whose postings stay in memory ------------------------------------------------
+
+
+class PostingTable:
+    """Postings grouped by field and term as they arrive, in compact arrays.
+
+    Whoosh's pool keeps one 5-tuple per posting and, past `limitmb`, pickles each one to a run
+    file, loads it back and merges the runs one posting at a time: a third of a full build's time.
+    Documents arrive in docnum order, so each term's postings are already sorted: only terms need
+    sorting. Past `limitmb` (about 40 bytes a posting) the table is written out as a run of whole
+    terms, and the runs are merged term by term at the end.
+    """
+
+    BYTES_PER_POSTING = 40
+
+    def __init__(self, tempdir: Path, limitmb: int = 128) -> None:
+        self.fields: dict[str, dict[bytes, tuple[array[int], array[float], list[bytes] | None]]] = {}
+        self.count = 0
+        self.limit = max(1000, limitmb * 1024 * 1024 // self.BYTES_PER_POSTING)
+        self.tempdir = tempdir
+        self.runs: list[Path] = []
+
+    def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
+        fieldname, tbytes, docnum, weight, vbytes = item
+        terms = self.fields.get(fieldname)
+        if terms is None:
+            terms = self.fields[fieldname] = {}
+        entry = terms.get(tbytes)
+        if entry is None:
+            entry = terms[tbytes] = (array("I"), array("f"), [] if vbytes else None)
+        entry[0].append(docnum)
+        entry[1].append(weight)
+        if entry[2] is not None:
+            entry[2].append(vbytes or b"")
+        self.count += 1
+        if self.count >= self.limit:
+            self._spill()
+
+    def _sorted_terms(self) -> Iterator[tuple[str, bytes, bytes, bytes, list[bytes] | None]]:
+        for fieldname in sorted(self.fields):
+            terms = self.fields[fieldname]
+            for tbytes in sorted(terms):
+                docs, weights, values = terms[tbytes]
+                yield fieldname, tbytes, docs.tobytes(), weights.tobytes(), values
+
+    def _spill(self) -> None:
+        path = self.tempdir / f"postings-{os.getpid()}-{len(self.runs)}.run"
+        with path.open("wb") as f:
+            for record in self._sorted_terms():
+                marshal.dump(record, f)
+        self.runs.append(path)
+        self.fields = {}
+        self.count = 0
+
+    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
+        sources = [_read_run(path) for path in self.runs] + [self._sorted_terms()]
+        merged = heapq.merge(*sources, key=lambda record: (record[0], record[1]))
+        for (fieldname, tbytes), group in groupby(merged, key=lambda record: (record[0], record[1])):
+            docs, weights = array("I"), array("f")
+            values: list[bytes] | None = None
+            for _, _, d, w, v in group:  # runs hold earlier documents first
+                docs.frombytes(d)
+                weights.frombytes(w)
+                if v is not None:
+                    values = (values or []) + v
+            if values is None:
+                for docnum, weight in zip(docs, weights):
+                    yield fieldname, tbytes, docnum, weight, b""
+            else:
+                for docnum, weight, value in zip(docs, weights, values):
+                    yield fieldname, tbytes, docnum, weight, value
+
+    def cleanup(self) -> None:
+        self.fields.clear()
+        for path in self.runs:
+            path.unlink(missing_ok=True)
+        self.runs = []
+
+
+def _read_run(path: Path) -> Iterator[tuple[str, bytes, bytes, bytes, list[bytes] | None]]:
+    with path.open("rb") as f:
+        while True:
+            try:
+                yield marshal.load(f)
+            except EOFError:
+                return
+
+
+def memory_writer(ix: Index, limitmb: int = 128) -> SegmentWriter:
+    """A SegmentWriter with a PostingTable for its pool (see there); not compound."""
+    writer = SegmentWriter(ix, limitmb=limitmb, codec=InliningCodec(), compound=False)
+    writer.pool.cleanup()
+    writer.pool = PostingTable(Path(ix.storage.folder), limitmb)
+    return writer

@@ -27,7 +27,7 @@ from searchsvc.documents import (
     NotPublished, Post, PostError, content_hash, is_post_path, iter_post_files, load_post,
 )
 from searchsvc.index import (
-    SETTINGS, IndexSettings, InliningCodec, build_schema, current_generation, post_fields, read_settings,
+    SETTINGS, IndexSettings, build_schema, current_generation, memory_writer, post_fields, read_settings,
     reindex_lock, remove_old_generations, swap_current,
 )
 
@@ -102,7 +102,7 @@ def update_index(
 def _writer(ix: Index, limitmb: int) -> Any:
     # Not compound: Whoosh reads a compound segment by copying each part into a BytesIO, so every
     # open reader would hold the whole index in memory (470 MB at 10k posts, per thread).
-    return ix.writer(limitmb=limitmb, codec=InliningCodec(), compound=False)
+    return memory_writer(ix, limitmb)
 
 
 def _full_build(

@@ -50,6 +50,22 @@ def test_markup_is_not_searchable(odd_posts: Path, tmp_path: Path) -> None:
         assert ids(tmp_path / "ix", markup) == [], markup
 
 
+def test_postings_spilled_to_runs_equal_postings_kept_in_memory(sample_posts: Path, tmp_path: Path) -> None:
+    """The in-memory posting table writes runs of whole terms past its limit and merges them."""
+    from whoosh.index import open_dir
+
+    from searchsvc.index import build_schema
+
+    postings = []
+    for name, limitmb in (("roomy", 128), ("tight", 0)):  # 0 MB: a run every 1,000 postings
+        update_index(sample_posts, tmp_path / name, full=True, procs=1, limitmb=limitmb)
+        gen = current_generation(tmp_path / name)
+        assert gen is not None and not list(gen.glob("*.run"))
+        with open_dir(str(gen), schema=build_schema()).reader() as reader:
+            postings.append(list(reader.iter_postings()))
+    assert len(postings[0]) > 5000 and postings[0] == postings[1]
+
+
 def test_many_small_commits_merge_segments(sample_posts: Path, tmp_path: Path) -> None:
     """Each incremental run adds a segment and Whoosh merges small ones as they pile up; rare
     terms inlined without values once made that merge fail (found by `watch`)."""

