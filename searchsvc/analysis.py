@@ -235,7 +235,7 @@ class AnalysisSettings:
     userdict: str | None = None
 
 
-class _BaseTokenizer(Tokenizer):  # type: ignore[misc]
+class BaseTokenizer(Tokenizer):  # type: ignore[misc]
     """Whoosh's tokenizer contract over normalized text; offsets point into the original value."""
 
     def __init__(self, engine: str = "auto", userdict: str | None = None) -> None:
@@ -254,6 +254,11 @@ class _BaseTokenizer(Tokenizer):  # type: ignore[misc]
             return [(text, s, e, i, 1.0) for i, (text, s, e) in enumerate(units)]
         spans = _whole_word_spans(norm, self.engine, self.userdict)
         return [(text, s, e, i, 1.0 + WHOLE_WORD_BONUS if (s, e) in spans else 1.0) for i, (text, s, e) in enumerate(units)]
+
+    def terms_of(self, value: str, mode: str) -> list[tuple[str, int, int, int, float]]:
+        """What __call__ yields as Tokens, as plain (text, start, end, position, boost) tuples of the
+        normalized value: the index formats count terms from these without a Token per term."""
+        return self._terms(normalize(value), mode)
 
     def __call__(
         self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
@@ -287,7 +292,7 @@ class _BaseTokenizer(Tokenizer):  # type: ignore[misc]
             yield t
 
 
-class JiebaTokenizer(_BaseTokenizer):
+class JiebaTokenizer(BaseTokenizer):
     """jieba words; search-mode sub-words at index time, default mode for queries."""
 
     def __init__(self, engine: str = "auto", userdict: str | None = None, cjk_only: bool = False) -> None:
@@ -299,14 +304,14 @@ class JiebaTokenizer(_BaseTokenizer):
         return [(*w, 1.0) for w in words if not self.cjk_only or _CJK.search(w[0])]
 
 
-class SubstringTokenizer(_BaseTokenizer):
+class SubstringTokenizer(BaseTokenizer):
     """CJK bigrams (and run-final characters) and other words, for exact substring phrases."""
 
     def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int, float]]:
         return self._weighted(norm, mode, substring_units(norm))
 
 
-class CharTokenizer(_BaseTokenizer):
+class CharTokenizer(BaseTokenizer):
     """Every CJK character, so a one-character query finds every post that contains it."""
 
     def _terms(self, norm: str, mode: str) -> list[tuple[str, int, int, int, float]]:

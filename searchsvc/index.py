@@ -14,7 +14,7 @@ import shutil
 import time
 import zlib
 from array import array
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import accumulate, groupby
 from pathlib import Path
@@ -32,11 +32,13 @@ from whoosh.codec.whoosh3 import (
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.formats import Format, Positions, tokens
 from whoosh.index import Index
+from whoosh.system import pack_int
 from whoosh.util.numeric import byte_to_length
 from whoosh.writing import SegmentWriter
 
 from searchsvc.analysis import (
     AnalysisSettings,
+    BaseTokenizer,
     CharTokenizer,
     JiebaTokenizer,
     SubstringTokenizer,
@@ -103,6 +105,27 @@ class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
             return terminfo
         return super().finish_postings()
 
+    def add_many(self, ids: Any, weights: Any, values: list[bytes] | None, lengths: list[int]) -> None:
+        """add_posting for all of one term's postings, a block-sized slice at a time."""
+        start, count, limit = 0, len(ids), self._blocklimit
+        while start < count:
+            if len(self._ids) >= limit:
+                self._write_block()
+            end = min(count, start + limit - len(self._ids))
+            self._ids.extend(ids[start:end])
+            chunk = weights[start:end].tolist()
+            self._weights.fromlist(chunk)  # float32 on disk, as Whoosh's own writer stores them
+            self._maxweight = max(self._maxweight, max(chunk))  # type: ignore[has-type]
+            if values is not None:
+                self._values.extend(v for v in values[start:end] if v)
+            present = [n for n in lengths[start:end] if n]
+            if present:
+                low, high = min(present), max(present)
+                if self._minlength is None or low < self._minlength:  # type: ignore[has-type]
+                    self._minlength = low
+                self._maxlength = max(self._maxlength, high)  # type: ignore[has-type]
+            start = end
+
 
 class _LengthCache:
     """Field lengths read once per field, not once per posting (Whoosh reads a column each time)."""
@@ -112,20 +135,68 @@ class _LengthCache:
         self._fields: dict[str, list[int]] = {}
 
     def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int:
+        return self.field_table(fieldname, default)[docnum]
+
+    def field_table(self, fieldname: str, default: int = 0) -> list[int]:
         table = self._fields.get(fieldname)
         if table is None:
             count = self._lengths.doc_count_all()
             table = [self._lengths.doc_field_length(d, fieldname, default) for d in range(count)]
             self._fields[fieldname] = table
-        return table[docnum]
+        return table
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._lengths, name)
 
 
+class _TrackedFile:
+    """A postings file being written that counts its own position: Whoosh asks tell() for every
+    term with a block, and each answer costs a system call."""
+
+    def __init__(self, f: Any) -> None:
+        self._file = f
+        self._position = f.tell()
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._position += len(data)
+
+    def write_int(self, n: int) -> None:
+        self.write(pack_int(n))
+
+    def tell(self) -> int:
+        return self._position
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
 class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._postfile = _TrackedFile(self._postfile)  # type: ignore[has-type]
+
     def add_postings(self, schema: Schema, lengths: Any, items: Any) -> None:
         super().add_postings(schema, _LengthCache(lengths) if lengths else lengths, items)
+
+    def add_terms(self, schema: Schema, lengths: Any, terms: Iterator[TermPostings]) -> None:
+        """add_postings for postings grouped by term (a PostingTable's): one call per term, not
+        several per posting. Writes the same files."""
+        cache = _LengthCache(lengths) if lengths else None
+        lastfn = None
+        table: list[int] = []
+        for fieldname, tbytes, docs, weights, values in terms:
+            if fieldname != lastfn:
+                if lastfn is not None:
+                    self.finish_field()
+                self.start_field(fieldname, schema[fieldname])
+                lastfn = fieldname
+                table = cache.field_table(fieldname) if cache else []
+            self.start_term(tbytes)
+            self._postwriter.add_many(docs, weights, values, [table[d] for d in docs] if table else [0] * len(docs))
+            self.finish_term()
+        if lastfn is not None:
+            self.finish_field()
 
 
 class _PerDocReader(W3PerDocReader):  # type: ignore[misc]
@@ -166,6 +237,21 @@ class PackedPositions(Positions):  # type: ignore[misc]
     """Positions as a packed array of deltas: 3 bytes for the usual single position, not Whoosh's
     13-byte pickle, and decoded by C code (the substring matcher decodes one per candidate post)."""
 
+    def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple[str, int, float, bytes]]:
+        if not isinstance(analyzer, BaseTokenizer) or isinstance(value, (list, tuple)):
+            return super().word_values(value, analyzer, **kwargs)  # type: ignore[no-any-return]
+        poses: dict[str, list[int]] = {}
+        weights: defaultdict[str, float] = defaultdict(float)
+        for text, _, _, pos, boost in analyzer.terms_of(value, kwargs.get("mode", "")):
+            found = poses.get(text)
+            if found is None:
+                poses[text] = [pos]
+            else:
+                found.append(pos)
+            weights[text] += boost
+        fb = self.field_boost
+        return ((w, len(ps), weights[w] * fb, self.encode(ps)) for w, ps in poses.items())
+
     def encode(self, poslist: list[int]) -> bytes:
         deltas = [b - a for a, b in zip([0] + poslist, poslist)]
         code = "H" if max(deltas, default=0) < 65536 else "I"
@@ -197,11 +283,16 @@ class WeightOnly(Format):  # type: ignore[misc]
 
     def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[tuple[str, int, float, bytes]]:
         counts: Counter[str] = Counter()
-        weights: Counter[str] = Counter()
-        kwargs["boosts"] = True
-        for t in tokens(value, analyzer, kwargs):
-            counts[t.text] += 1
-            weights[t.text] += t.boost
+        weights: defaultdict[str, float] = defaultdict(float)
+        if isinstance(analyzer, BaseTokenizer) and not isinstance(value, (list, tuple)):
+            for text, _, _, _, boost in analyzer.terms_of(value, kwargs.get("mode", "")):
+                counts[text] += 1
+                weights[text] += boost
+        else:
+            kwargs["boosts"] = True
+            for t in tokens(value, analyzer, kwargs):
+                counts[t.text] += 1
+                weights[t.text] += t.boost
         fb = self.field_boost
         return ((w, n, weights[w] * fb, b"") for w, n in counts.items())
 
@@ -359,6 +450,9 @@ def reindex_lock(index_dir: Path, wait_seconds: float = 3.0) -> Iterator[None]:
 # --- a writer whose postings stay in memory ------------------------------------------------
 
 
+TermPostings = tuple[str, bytes, "array[int]", "array[float]", "list[bytes] | None"]
+
+
 class PostingTable:
     """Postings grouped by field and term as they arrive, in compact arrays.
 
@@ -385,7 +479,7 @@ class PostingTable:
             terms = self.fields[fieldname] = {}
         entry = terms.get(tbytes)
         if entry is None:
-            entry = terms[tbytes] = (array("I"), array("f"), [] if vbytes else None)
+            entry = terms[tbytes] = (array("I"), array("d"), [] if vbytes else None)
         entry[0].append(docnum)
         entry[1].append(weight)
         if entry[2] is not None:
@@ -410,23 +504,24 @@ class PostingTable:
         self.fields = {}
         self.count = 0
 
-    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
+    def iter_terms(self) -> Iterator[TermPostings]:
+        """(field, term, docnums, weights, values or None) in field and term order."""
         sources = [_read_run(path) for path in self.runs] + [self._sorted_terms()]
         merged = heapq.merge(*sources, key=lambda record: (record[0], record[1]))
         for (fieldname, tbytes), group in groupby(merged, key=lambda record: (record[0], record[1])):
-            docs, weights = array("I"), array("f")
+            docs, weights = array("I"), array("d")
             values: list[bytes] | None = None
             for _, _, d, w, v in group:  # runs hold earlier documents first
                 docs.frombytes(d)
                 weights.frombytes(w)
                 if v is not None:
                     values = (values or []) + v
-            if values is None:
-                for docnum, weight in zip(docs, weights):
-                    yield fieldname, tbytes, docnum, weight, b""
-            else:
-                for docnum, weight, value in zip(docs, weights, values):
-                    yield fieldname, tbytes, docnum, weight, value
+            yield fieldname, tbytes, docs, weights, values
+
+    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
+        for fieldname, tbytes, docs, weights, values in self.iter_terms():
+            for i, docnum in enumerate(docs):
+                yield fieldname, tbytes, docnum, weights[i], values[i] if values is not None else b""
 
     def cleanup(self) -> None:
         self.fields.clear()
@@ -444,9 +539,21 @@ def _read_run(path: Path) -> Iterator[tuple[str, bytes, bytes, bytes, list[bytes
                 return
 
 
+class _TableWriter(SegmentWriter):  # type: ignore[misc]
+    """A SegmentWriter whose pool is a PostingTable, written out a term at a time."""
+
+    def _flush_segment(self) -> None:
+        self.perdocwriter.close()
+        lengths = self.per_document_reader() if self.codec.length_stats else None
+        self.fieldwriter.add_terms(self.schema, lengths, self.pool.iter_terms())
+        self.fieldwriter.close()
+        if lengths:
+            lengths.close()
+
+
 def memory_writer(ix: Index, limitmb: int = 128) -> SegmentWriter:
     """A SegmentWriter with a PostingTable for its pool (see there); not compound."""
-    writer = SegmentWriter(ix, limitmb=limitmb, codec=InliningCodec(), compound=False)
+    writer = _TableWriter(ix, limitmb=limitmb, codec=InliningCodec(), compound=False)
     writer.pool.cleanup()
     writer.pool = PostingTable(Path(ix.storage.folder), limitmb)
     return writer

@@ -50,20 +50,30 @@ def test_markup_is_not_searchable(odd_posts: Path, tmp_path: Path) -> None:
         assert ids(tmp_path / "ix", markup) == [], markup
 
 
-def test_postings_spilled_to_runs_equal_postings_kept_in_memory(sample_posts: Path, tmp_path: Path) -> None:
-    """The in-memory posting table writes runs of whole terms past its limit and merges them."""
-    from whoosh.index import open_dir
+def test_the_fast_writer_writes_the_same_files_as_whooshs_own(sample_posts: Path, tmp_path: Path) -> None:
+    """Postings kept in memory by term (and spilled to runs of whole terms), written a term at a
+    time, and term counts without Token objects: byte for byte what Whoosh's writer produces."""
+    import hashlib
 
-    from searchsvc.index import build_schema
+    from whoosh import index as whoosh_index
 
-    postings = []
-    for name, limitmb in (("roomy", 128), ("tight", 0)):  # 0 MB: a run every 1,000 postings
-        update_index(sample_posts, tmp_path / name, full=True, procs=1, limitmb=limitmb)
-        gen = current_generation(tmp_path / name)
-        assert gen is not None and not list(gen.glob("*.run"))
-        with open_dir(str(gen), schema=build_schema()).reader() as reader:
-            postings.append(list(reader.iter_postings()))
-    assert len(postings[0]) > 5000 and postings[0] == postings[1]
+    from searchsvc.documents import iter_post_files, load_post
+    from searchsvc.index import InliningCodec, build_schema, memory_writer, post_fields
+
+    posts = [post_fields(load_post(p, sample_posts)) for p in iter_post_files(sample_posts)]
+    digests = []
+    for name, limitmb in (("whoosh", None), ("roomy", 128), ("tight", 0)):  # 0 MB: a run every 1,000 postings
+        target = tmp_path / name
+        target.mkdir()
+        ix = whoosh_index.create_in(str(target), build_schema())
+        writer = ix.writer(codec=InliningCodec(), compound=False) if limitmb is None else memory_writer(ix, limitmb)
+        for fields in posts:
+            writer.add_document(**fields)
+        writer.commit()
+        assert not list(target.glob("*.run"))
+        digests.append({f.name.split(".", 1)[1]: hashlib.sha1(f.read_bytes()).hexdigest()
+                        for f in target.glob("MAIN_*") if "WRITELOCK" not in f.name})
+    assert len(digests[0]) > 10 and digests[0] == digests[1] == digests[2]
 
 
 def test_many_small_commits_merge_segments(sample_posts: Path, tmp_path: Path) -> None:
@@ -214,3 +224,31 @@ def test_cli_errors_say_what_to_do(tmp_path: Path) -> None:
     assert no_index.exit_code == 1
     assert "Run `searchsvc reindex --posts DIR` first." in no_index.output
     assert not (tmp_path / "ix" / CURRENT).exists()
+
+
+def test_term_counts_without_tokens_match_the_token_path(sample_posts: Path) -> None:
+    """The index formats count terms from plain tuples; Whoosh's formats go Token by Token."""
+    from collections import Counter, defaultdict
+
+    from whoosh.formats import Positions
+
+    from searchsvc.documents import iter_post_files, load_post
+    from searchsvc.index import build_schema
+
+    schema = build_schema()
+    texts = [t for p in iter_post_files(sample_posts) for t in (load_post(p, sample_posts).title, load_post(p, sample_posts).body)]
+    for name in ("title_sub", "body_sub"):
+        field = schema[name]
+        for text in texts:
+            fast = list(field.format.word_values(text, field.analyzer, mode="index"))
+            assert fast == list(Positions.word_values(field.format, text, field.analyzer, mode="index"))
+    for name in ("body", "body_chr"):
+        field = schema[name]
+        for text in texts:
+            counts: Counter[str] = Counter()
+            weights: defaultdict[str, float] = defaultdict(float)
+            for token in field.analyzer(text, mode="index", boosts=True):
+                counts[token.text] += 1
+                weights[token.text] += token.boost
+            slow = [(w, n, weights[w] * field.format.field_boost, b"") for w, n in counts.items()]
+            assert list(field.format.word_values(text, field.analyzer, mode="index")) == slow
