@@ -461,6 +461,7 @@ def reindex_lock(index_dir: Path, wait_seconds: float = 3.0) -> Iterator[None]:
 
 
 TermPostings = tuple[str, bytes, "array[int]", "array[float]", "list[bytes] | None"]
+RunRecord = tuple[str, bytes, bytes, bytes, "list[bytes] | None"]  # docnums and weights as array bytes
 
 
 class PostingTable:
@@ -469,11 +470,13 @@ class PostingTable:
     Whoosh's pool keeps one 5-tuple per posting and, past `limitmb`, pickles each one to a run
     file, loads it back and merges the runs one posting at a time: a third of a full build's time.
     Documents arrive in docnum order, so each term's postings are already sorted: only terms need
-    sorting. Past `limitmb` (about 40 bytes a posting) the table is written out as a run of whole
-    terms, and the runs are merged term by term at the end.
+    sorting. Past `limitmb` the table is written out as a run of whole terms, and the runs are
+    merged term by term at the end; every MAX_RUNS runs are merged into one, so a build of any
+    size keeps a bounded number of files open.
     """
 
-    BYTES_PER_POSTING = 40
+    BYTES_PER_POSTING = 150  # measured: a writer's private memory at the first spill, per posting
+    MAX_RUNS = 32
 
     def __init__(self, tempdir: Path, limitmb: int = 128) -> None:
         self.fields: dict[str, dict[bytes, tuple[array[int], array[float], list[bytes] | None]]] = {}
@@ -481,6 +484,7 @@ class PostingTable:
         self.limit = max(1000, limitmb * 1024 * 1024 // self.BYTES_PER_POSTING)
         self.tempdir = tempdir
         self.runs: list[Path] = []
+        self._serial = 0
 
     def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
         fieldname, tbytes, docnum, weight, vbytes = item
@@ -506,27 +510,31 @@ class PostingTable:
                 yield fieldname, tbytes, docs.tobytes(), weights.tobytes(), values
 
     def _spill(self) -> None:
-        path = self.tempdir / f"postings-{os.getpid()}-{len(self.runs)}.run"
-        with path.open("wb") as f:
-            for record in self._sorted_terms():
-                marshal.dump(record, f)
-        self.runs.append(path)
+        self.runs.append(self._write_run(self._sorted_terms()))
         self.fields = {}
         self.count = 0
+        if len(self.runs) >= self.MAX_RUNS:
+            runs, self.runs = self.runs, []
+            self.runs.append(self._write_run(_merge_records([_read_run(path) for path in runs])))
+            for path in runs:
+                path.unlink()
+
+    def _write_run(self, records: Iterator[RunRecord]) -> Path:
+        path = self.tempdir / f"postings-{os.getpid()}-{id(self)}-{self._serial}.run"
+        self._serial += 1
+        with path.open("wb") as f:
+            for record in records:
+                marshal.dump(record, f)
+        return path
 
     def iter_terms(self) -> Iterator[TermPostings]:
         """(field, term, docnums, weights, values or None) in field and term order."""
         sources = [_read_run(path) for path in self.runs] + [self._sorted_terms()]
-        merged = heapq.merge(*sources, key=lambda record: (record[0], record[1]))
-        for (fieldname, tbytes), group in groupby(merged, key=lambda record: (record[0], record[1])):
-            docs, weights = array("I"), array("d")
-            values: list[bytes] | None = None
-            for _, _, d, w, v in group:  # runs hold earlier documents first
-                docs.frombytes(d)
-                weights.frombytes(w)
-                if v is not None:
-                    values = (values or []) + v
-            yield fieldname, tbytes, docs, weights, values
+        for fieldname, tbytes, docs, weights, values in _merge_records(sources):
+            docnums, scores = array("I"), array("d")
+            docnums.frombytes(docs)
+            scores.frombytes(weights)
+            yield fieldname, tbytes, docnums, scores, values
 
     def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
         for fieldname, tbytes, docs, weights, values in self.iter_terms():
@@ -540,7 +548,19 @@ class PostingTable:
         self.runs = []
 
 
-def _read_run(path: Path) -> Iterator[tuple[str, bytes, bytes, bytes, list[bytes] | None]]:
+def _merge_records(sources: list[Iterator[RunRecord]]) -> Iterator[RunRecord]:
+    """One record per term from several sorted sources; earlier sources hold earlier documents."""
+    merged = heapq.merge(*sources, key=lambda record: (record[0], record[1]))
+    for (fieldname, tbytes), group in groupby(merged, key=lambda record: (record[0], record[1])):
+        records = list(group)
+        if len(records) == 1:
+            yield records[0]
+            continue
+        values = [v for r in records for v in r[4] or ()] if records[0][4] is not None else None
+        yield fieldname, tbytes, b"".join(r[2] for r in records), b"".join(r[3] for r in records), values
+
+
+def _read_run(path: Path) -> Iterator[RunRecord]:
     with path.open("rb") as f:
         while True:
             try:

@@ -62,18 +62,21 @@ def test_the_fast_writer_writes_the_same_files_as_whooshs_own(sample_posts: Path
 
     posts = [post_fields(load_post(p, sample_posts)) for p in iter_post_files(sample_posts)]
     digests = []
-    for name, limitmb in (("whoosh", None), ("roomy", 128), ("tight", 0)):  # 0 MB: a run every 1,000 postings
+    # 0 MB: a run every 1,000 postings; "merged": and every 2 runs merged into one
+    for name, limitmb in (("whoosh", None), ("roomy", 128), ("tight", 0), ("merged", 0)):
         target = tmp_path / name
         target.mkdir()
         ix = whoosh_index.create_in(str(target), build_schema())
         writer = ix.writer(codec=InliningCodec(), compound=False) if limitmb is None else memory_writer(ix, limitmb)
+        if name == "merged":
+            writer.pool.MAX_RUNS = 2
         for fields in posts:
             writer.add_document(**fields)
         writer.commit()
         assert not list(target.glob("*.run"))
         digests.append({f.name.split(".", 1)[1]: hashlib.sha1(f.read_bytes()).hexdigest()
                         for f in target.glob("MAIN_*") if "WRITELOCK" not in f.name})
-    assert len(digests[0]) > 10 and digests[0] == digests[1] == digests[2]
+    assert len(digests[0]) > 10 and digests[0] == digests[1] == digests[2] == digests[3]
 
 
 def test_many_small_commits_merge_segments(sample_posts: Path, tmp_path: Path) -> None:
