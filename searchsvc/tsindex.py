@@ -16,8 +16,8 @@ import httpx
 import typesense
 from typesense import exceptions as ts_errors
 
-from searchsvc.backend import BackendUnavailable
 from searchsvc.analysis import cjk_chars, normalize, normalize_spaced, substring_units
+from searchsvc.backend import BackendUnavailable
 from searchsvc.documents import Post, iter_post_files
 from searchsvc.index import IndexMissing, IndexSettings, reindex_lock
 from searchsvc.permalinks import UrlRules

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from searchsvc.analysis import AnalysisSettings, is_cjk, substring_units
+from searchsvc.backend import BackendUnavailable
 from searchsvc.highlight import make_snippet, mark_title
+from searchsvc.index import IndexMissing
 from searchsvc.model import FacetCount, Hit, SearchRequest, SearchResult
 from searchsvc.query import ParsedQuery, parse_query
 from searchsvc.searchindex import FACET_LIMIT
-from searchsvc.tsindex import CLIENT_ERRORS, TypesenseConfig, close_client, doc_id, open_collection, unavailable
+from searchsvc.tsindex import CLIENT_ERRORS, TypesenseConfig, close_client, open_collection, unavailable
 
 TEXT_FIELDS = "title_sub,title_chr,body_sub,body_chr"
 WEIGHTS = "3,3,1,1"
@@ -117,7 +119,10 @@ class TypesenseSearch:
         if time.monotonic() - self._checked < max_age:
             return
         self._checked = time.monotonic()
-        client, collection, settings = open_collection(self.config)
+        try:
+            client, collection, settings = open_collection(self.config)
+        except (BackendUnavailable, IndexMissing):
+            return  # keep searching what we have; the search itself retries through an election
         if collection == self.collection:
             close_client(client)
             return
@@ -284,6 +289,3 @@ def _facets(results: list[dict[str, Any]]) -> dict[str, tuple[FacetCount, ...]]:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
-
-
-__all__ = ["TypesenseSearch", "build_ts_plan", "doc_id", "word_terms"]

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request, send_from_directory, url_for
 from werkzeug.exceptions import HTTPException
 
+from searchsvc.backend import BackendConfig, BackendUnavailable, Searcher, open_searcher
 from searchsvc.index import IndexMissing
+from searchsvc.model import make_request
 from searchsvc.query import MAX_QUERY_CHARS, QueryError
 from searchsvc.render import iso_utc, result_json
-from searchsvc.backend import BackendConfig, BackendUnavailable, Searcher, open_searcher
-from searchsvc.model import make_request
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # XML 1.0 forbids these
