@@ -23,11 +23,12 @@ from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, Index
 
+from searchsvc.codec import memory_writer
 from searchsvc.documents import (
     NotPublished, Post, PostError, content_hash, is_post_path, iter_post_files, load_post,
 )
 from searchsvc.index import (
-    SETTINGS, IndexSettings, build_schema, current_generation, memory_writer, post_fields, read_settings,
+    SETTINGS, IndexSettings, build_schema, current_generation, post_fields, read_settings,
     reindex_lock, remove_old_generations, swap_current,
 )
 

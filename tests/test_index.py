@@ -58,7 +58,8 @@ def test_the_fast_writer_writes_the_same_files_as_whooshs_own(sample_posts: Path
     from whoosh import index as whoosh_index
 
     from searchsvc.documents import iter_post_files, load_post
-    from searchsvc.index import InliningCodec, build_schema, memory_writer, post_fields
+    from searchsvc.codec import InliningCodec, memory_writer
+    from searchsvc.index import build_schema, post_fields
 
     posts = [post_fields(load_post(p, sample_posts)) for p in iter_post_files(sample_posts)]
     digests = []
