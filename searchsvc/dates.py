@@ -15,7 +15,7 @@ _DATE_RE = re.compile(
     r"\s*(Z|[+-]\d{2}:?\d{2})?\s*$",
     re.IGNORECASE,
 )
-NAME_DATE_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(\d{2})-?(\d{2})(?!\d)")
+_NAME_DATE_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(\d{2})-?(\d{2})(?!\d)")
 
 
 def parse_date(value: Any, tz: dt.tzinfo = UTC) -> dt.datetime | None:
@@ -66,9 +66,7 @@ def _zone(text: str) -> dt.timezone:
     return dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
 
 
-
-
 def date_in_name(name: str, tz: dt.tzinfo = UTC) -> dt.datetime | None:
     """A YYYY-MM-DD (or YYYYMMDD) date in a file name, at midnight in `tz`."""
-    found = NAME_DATE_RE.search(name)
+    found = _NAME_DATE_RE.search(name)
     return parse_stamp("-".join(found.groups()), tz) if found else None

@@ -70,6 +70,11 @@ class IndexSettings:
         path = str(Path(userdict).resolve()) if userdict else None
         return cls(urls=urls or UrlRules(), engine=engine, userdict=path, userdict_hash=digest)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexSettings:
+        """The inverse of dataclasses.asdict, as the settings are saved."""
+        return cls(**{**data, "urls": UrlRules(**data.get("urls", {}))})
+
     @property
     def analysis(self) -> AnalysisSettings:
         return AnalysisSettings(engine=self.engine, userdict=self.userdict)
@@ -220,7 +225,7 @@ def read_settings(gen: Path) -> IndexSettings:
     data = json.loads((gen / SETTINGS).read_text(encoding="utf-8"))
     if data.get("schema_version") != SCHEMA_VERSION:  # other fields may mean other things there
         return IndexSettings(schema_version=int(data.get("schema_version") or 0))
-    return IndexSettings(**{**data, "urls": UrlRules(**data.get("urls", {}))})
+    return IndexSettings.from_dict(data)
 
 
 def open_index(index_dir: Path) -> tuple[Index, str]:

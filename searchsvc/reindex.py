@@ -101,8 +101,6 @@ def update_index(
 
 
 def _writer(ix: Index, limitmb: int) -> Any:
-    # Not compound: Whoosh reads a compound segment by copying each part into a BytesIO, so every
-    # open reader would hold the whole index in memory (470 MB at 10k posts, per thread).
     return memory_writer(ix, limitmb)
 
 
@@ -250,12 +248,7 @@ def _incremental(
     ix = whoosh_index.open_dir(str(gen), schema=build_schema(settings.analysis))
     existing = _existing_hashes(ix)
     seen: set[str] = set()
-    within = settings.urls.posts_folder_name
-    if changed is None:
-        paths: Iterable[Path] = iter_post_files(posts_dir, within)
-        in_scope: Callable[[str], bool] = lambda post_id: True
-    else:
-        paths, in_scope = changed_paths(posts_dir, set(changed), within)
+    paths, in_scope = paths_in_scope(posts_dir, changed, settings.urls.posts_folder_name)
     writer = _writer(ix, limitmb)
     try:
         for post in read_posts(posts_dir, paths, settings, report, progress, (existing, seen)):
@@ -279,11 +272,15 @@ def _incremental(
     report.generation = gen.name
 
 
-def changed_paths(
-    posts_dir: Path, changed: set[str], within: str | None,
-) -> tuple[list[Path], Callable[[str], bool]]:
-    """The post files at or under the changed paths (relative to the posts folder), and a test
-    for the indexed ids they cover: whatever of those is no longer on disk is deleted."""
+def paths_in_scope(
+    posts_dir: Path, changed: Iterable[str] | None, within: str | None,
+) -> tuple[Iterable[Path], Callable[[str], bool]]:
+    """The post files an incremental run reads — all of them, or those at or under the changed
+    paths (relative to the posts folder) — and a test for the indexed ids it covers: whatever of
+    those is no longer on disk is deleted."""
+    if changed is None:
+        return iter_post_files(posts_dir, within), lambda post_id: True
+    changed = set(changed)
     paths: list[Path] = []
     for rel in sorted(changed):
         path = posts_dir / rel

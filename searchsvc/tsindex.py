@@ -10,7 +10,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import httpx
 import typesense
@@ -20,8 +20,7 @@ from searchsvc.analysis import cjk_chars, normalize, normalize_spaced, substring
 from searchsvc.backend import BackendUnavailable
 from searchsvc.documents import Post, iter_post_files
 from searchsvc.index import IndexMissing, IndexSettings, reindex_lock
-from searchsvc.permalinks import UrlRules
-from searchsvc.reindex import Progress, ReindexReport, changed_paths, read_posts
+from searchsvc.reindex import Progress, ReindexReport, paths_in_scope, read_posts
 
 SCHEMA_VERSION = 1
 # What the client raises when a node or the cluster cannot answer.
@@ -134,8 +133,7 @@ def read_meta(client: Any, collection: str) -> IndexSettings | None:
     if data.get("schema_version") != SCHEMA_VERSION:
         return IndexSettings(schema_version=-1)
     # IndexSettings carries the Whoosh schema version; ours was checked above.
-    return IndexSettings(**{**data, "schema_version": IndexSettings().schema_version,
-                            "urls": UrlRules(**data.get("urls", {}))})
+    return IndexSettings.from_dict({**data, "schema_version": IndexSettings().schema_version})
 
 
 def _write_meta(client: Any, collection: str, settings: IndexSettings) -> None:
@@ -217,11 +215,7 @@ def _incremental(
     exported = client.collections[collection].documents.export({"include_fields": "path,hash"})
     existing = {d["path"]: d["hash"] for d in map(json.loads, filter(None, exported.split("\n")))}
     seen: set[str] = set()
-    within = settings.urls.posts_folder_name
-    in_scope: Callable[[str], bool] = lambda post_id: True
-    paths: Iterable[Path] = iter_post_files(posts_dir, within)
-    if changed is not None:
-        paths, in_scope = changed_paths(posts_dir, set(changed), within)
+    paths, in_scope = paths_in_scope(posts_dir, changed, settings.urls.posts_folder_name)
     for batch in _batches(read_posts(posts_dir, paths, settings, report, progress, (existing, seen))):
         _import(client, collection, [post_document(p) for p in batch], "upsert")
         report.updated += sum(1 for p in batch if p.id in existing)
