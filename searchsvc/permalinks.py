@@ -124,6 +124,15 @@ def _pattern_url(rules: UrlRules, post_id: str, meta: dict[str, Any], title: str
     return _join(rules.prefix, _expand(rules.permalink, values))
 
 
+def _clock_values(local: dt.datetime) -> dict[str, str]:
+    """The date and time placeholders Hexo and Jekyll share."""
+    return {
+        "year": f"{local.year:04d}", "month": f"{local.month:02d}", "day": f"{local.day:02d}",
+        "i_month": str(local.month), "i_day": str(local.day),
+        "hour": f"{local.hour:02d}", "minute": f"{local.minute:02d}", "second": f"{local.second:02d}",
+    }
+
+
 def _expand(pattern: str, values: dict[str, str]) -> str:
     # Longest names first, so :i_month is not read as :i plus "_month".
     return _PLACEHOLDER.sub(lambda m: _longest(m.group(1), values), pattern)
@@ -191,9 +200,7 @@ def _hexo_url(rules: UrlRules, post_id: str, meta: dict[str, Any], title: str, d
     slug = hexo_slug(rules, post_id)
     local = _hexo_local(rules, meta, date)
     values = {
-        "year": f"{local.year:04d}", "month": f"{local.month:02d}", "day": f"{local.day:02d}",
-        "i_month": str(local.month), "i_day": str(local.day),
-        "hour": f"{local.hour:02d}", "minute": f"{local.minute:02d}", "second": f"{local.second:02d}",
+        **_clock_values(local),
         "title": slug, "name": slug.rsplit("/", 1)[-1],
         "post_title": hexo_slugize(str(meta.get("title") or title), lower=True),
         "id": str(meta.get("id") or slug),
@@ -310,9 +317,7 @@ def _jekyll_url(rules: UrlRules, post_id: str, meta: dict[str, Any], title: str,
     local = date.astimezone(rules.zone)
     cats = list(dict.fromkeys(c.lower() for c in jekyll_categories(post_id, meta)))
     values = {
-        "year": f"{local.year:04d}", "month": f"{local.month:02d}", "day": f"{local.day:02d}",
-        "i_month": str(local.month), "i_day": str(local.day), "short_year": local.strftime("%y"),
-        "hour": f"{local.hour:02d}", "minute": f"{local.minute:02d}", "second": f"{local.second:02d}",
+        **_clock_values(local), "short_year": local.strftime("%y"),
         "y_day": f"{local.timetuple().tm_yday:03d}", "short_month": local.strftime("%b"),
         "long_month": local.strftime("%B"), "short_day": local.strftime("%a"), "long_day": local.strftime("%A"),
         "week": f"{local.isocalendar()[1]:02d}", "w_year": str(local.isocalendar()[0]),

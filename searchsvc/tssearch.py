@@ -50,6 +50,14 @@ def word_terms(word: str) -> list[str]:
     return [core] + extra
 
 
+def _terms(words: tuple[str, ...] | list[str]) -> list[str]:
+    return [t for w in words for t in word_terms(w)]
+
+
+def _exclusions(parsed: ParsedQuery) -> list[str]:
+    return ["-" + terms[0] for terms in map(word_terms, parsed.excluded) if terms]
+
+
 @dataclass(frozen=True)
 class TypesensePlan:
     """The Typesense searches for one parsed query: one q per tier, and the shared parameters."""
@@ -63,8 +71,8 @@ class TypesensePlan:
 
 
 def build_ts_plan(parsed: ParsedQuery, request: SearchRequest) -> TypesensePlan | None:
-    required = [t for w in parsed.words + parsed.phrases for t in word_terms(w)]
-    excluded = ["-" + word_terms(e)[0] for e in parsed.excluded if word_terms(e)]
+    required = _terms(parsed.words + parsed.phrases)
+    excluded = _exclusions(parsed)
     filters = _filter_by(parsed.filters + request.filters, request)
     if not required and not filters:
         return None
@@ -199,8 +207,7 @@ class TypesenseSearch:
         subsets = list(itertools.combinations(words, need))
         if parsed.phrases or len(words) < 2 or need >= len(words) or len(subsets) > MAX_FALLBACK_SUBSETS:
             return [], 0, {}, False
-        excluded = " ".join("-" + word_terms(e)[0] for e in parsed.excluded if word_terms(e))
-        searches = [{**plan.params, "q": " ".join([t for w in s for t in word_terms(w)] + [excluded]).strip(),
+        searches = [{**plan.params, "q": " ".join(_terms(s) + _exclusions(parsed)),
                      "per_page": FALLBACK_DEPTH, "include_fields": "id,date", "facet_by": ""} for s in subsets]
         seen: Counter[str] = Counter()
         dates: dict[str, int] = {}
@@ -225,7 +232,7 @@ class TypesenseSearch:
             return None
 
         def q_of(groups: list[tuple[str, tuple[str, ...]]]) -> dict[str, Any]:
-            terms = [t for _, words in groups for w in words for t in word_terms(w)]
+            terms = _terms([w for _, words in groups for w in words])
             return {**plan.params, "q": " ".join(terms), "per_page": 0, "facet_by": ""}
 
         counted = self._search([q_of([g]) for g in parsed.groups])
@@ -253,7 +260,7 @@ class TypesenseSearch:
     def suggest(self, q: str, limit: int = 8) -> list[tuple[str, str]]:
         self.refresh()
         parsed = parse_query(q, self.analysis)
-        terms = [t for w in parsed.words + parsed.phrases for t in word_terms(w)]
+        terms = _terms(parsed.words + parsed.phrases)
         if not terms:
             return []
         typing = terms[-1].isascii() and terms[-1].isalnum()
