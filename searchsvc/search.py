@@ -6,21 +6,20 @@ import dataclasses
 import datetime as dt
 import math
 import time
-from collections import Counter
-from typing import Any
 
-from whoosh import collectors
+import numpy as np
 from whoosh import query as wq
-from whoosh.searching import Results, Searcher
+from whoosh.searching import Searcher
 
 from searchsvc.analysis import AnalysisSettings
+from searchsvc.bulk import BulkEvaluator, Matches, by_key, top
 from searchsvc.highlight import make_snippet, mark_title
 from searchsvc.index import stored_text
 from searchsvc.model import (
     MAX_PER_PAGE, SORTS, FacetCount, Hit, SearchRequest, SearchResult, make_request,
 )
 from searchsvc.query import FACET_FIELDS, ParsedQuery, QueryPlan, build_plan, parse_query, substring_query, word_query
-from searchsvc.searchindex import SearchIndex
+from searchsvc.searchindex import SearchIndex, facet_counts
 
 __all__ = [
     "MAX_PER_PAGE", "SORTS", "FacetCount", "Hit", "SearchIndex", "SearchRequest", "SearchResult", "make_request",
@@ -51,81 +50,52 @@ def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> Se
     if plan.required is wq.NullQuery:
         return SearchResult(request, parsed, 0, 0, _ms(started), (), empty)
 
-    query = plan.combined()
-    results = _collect(searcher, query, request, None, plan.ranked)
+    arrays = index.arrays(searcher)
+    evaluator = BulkEvaluator(searcher, arrays)
+    matches = evaluator.evaluate(plan.combined())
     partial = False
     suggestion = None
-    if not results.docs():
-        fallback, query = _three_quarters(searcher, parsed, plan)
-        if fallback:
-            results = _collect(searcher, query, request, fallback)
+    if not matches.mask.any():
+        fallback = _three_quarters(evaluator, parsed, plan)
+        if fallback is not None:
+            matches = fallback
             partial = True
-        suggestion = _suggest(searcher, parsed, plan)
-    docs = results.docs()
-    total = len(docs)
+        suggestion = _suggest(evaluator, parsed, plan)
+    total = int(np.count_nonzero(matches.mask))
     pages = math.ceil(total / request.per_page) if total else 0
     first = (request.page - 1) * request.per_page
+    limit = request.page * request.per_page
     ranked = plan.ranked and request.sort == "relevance"
-    hits = tuple(_hit(hit, parsed, request, index.analysis, ranked) for hit in results[first:first + request.per_page])
+    if ranked:
+        docs = top(matches, limit)
+    else:  # by date; a filter alone has nothing to rank by, so it lists the newest first
+        docs = by_key(matches, arrays.keys("date"), limit, reverse=request.sort != "oldest")
+    hits = tuple(_hit(searcher, int(d), float(matches.score[d]), parsed, request, index.analysis, ranked)
+                 for d in docs[first:limit])
     if ranked:  # equal scores: the newer post first
         hits = tuple(sorted(hits, key=lambda h: (-h.score, -h.date.timestamp())))
-    facets = index.facet_table(searcher).count(docs) if total else empty
+    facets = facet_counts(arrays, evaluator.leaves, matches.mask) if total else empty
     return SearchResult(request, parsed, total, pages, _ms(started), hits, facets, suggestion, partial)
-
-
-def _collect(
-    searcher: Searcher, query: wq.Query, request: SearchRequest, only: set[int] | None, ranked: bool = True
-) -> Results:
-    """One pass that ranks the requested page and records every matching document (for total and facets)."""
-    sort = request.sort if ranked or request.sort != "relevance" else "newest"
-    limit = request.page * request.per_page
-    if sort != "relevance":  # Whoosh's sorting collector records every match already
-        return searcher.search(query, limit=limit, sortedby="date", reverse=sort == "newest", filter=only, terms=False)
-    collector: Any = _TopAndAllCollector(limit)
-    if only is not None:
-        collector = collectors.FilterCollector(collector, allow=only)
-    searcher.search_with_collector(query, collector)
-    return collector.results()
-
-
-class _TopAndAllCollector(collectors.TopCollector):  # type: ignore[misc]
-    """Top N by score, and the set of every match for total and facets, in one pass.
-
-    Whoosh's TopCollector keeps only the top N, so asking it for the total runs the query again.
-    """
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit=limit, usequality=False, replace=0)  # no pruning: every match counts
-
-    def _collect(self, global_docnum: int, score: float) -> Any:
-        self.docset.add(global_docnum)
-        return super()._collect(global_docnum, score)
-
-    def all_ids(self) -> set[int]:
-        return self.docset  # type: ignore[no-any-return]
-
-    def count(self) -> int:
-        return len(self.docset)
 
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def _three_quarters(searcher: Searcher, parsed: ParsedQuery, plan: QueryPlan) -> tuple[set[int], wq.Query]:
+def _three_quarters(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: QueryPlan) -> Matches | None:
     """When no post has every word: posts with at least three quarters of them, if that is fewer."""
     words = plan.words
     need = math.ceil(0.75 * len(words))
     if parsed.phrases or len(words) < 2 or need >= len(words):
-        return set(), plan.combined()
-    counts: Counter[int] = Counter()
-    for wq_ in words:
-        counts.update(set(searcher.docs_for_query(plan.combined(wq_))))
-    docs = {d for d, n in counts.items() if n >= need}
-    return docs, plan.combined(wq.Or(list(words)))
+        return None
+    counts = sum(evaluator.evaluate(plan.combined(w)).mask.astype(np.int32) for w in words)
+    matches = evaluator.evaluate(plan.combined(wq.Or(list(words))))
+    matches.mask &= counts >= need
+    matches.score[~matches.mask] = 0.0
+    return matches
 
 
-def _suggest(searcher: Searcher, parsed: ParsedQuery, plan: QueryPlan) -> str | None:
+def _suggest(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: QueryPlan) -> str | None:
     """A narrower query that matches: drop the typed words that match nothing, then the rarest."""
     if len(parsed.groups) < 2:
         return None
@@ -133,19 +103,23 @@ def _suggest(searcher: Searcher, parsed: ParsedQuery, plan: QueryPlan) -> str | 
     def group_query(words: tuple[str, ...]) -> wq.Query:
         return wq.And([word_query(w) for w in words]) if len(words) > 1 else word_query(words[0])
 
-    counts = {text: sum(1 for _ in searcher.docs_for_query(plan.combined(group_query(words))))
-              for text, words in parsed.groups}
+    def count(q: wq.Query) -> int:
+        return int(np.count_nonzero(evaluator.evaluate(plan.combined(q)).mask))
+
+    counts = {text: count(group_query(words)) for text, words in parsed.groups}
     kept = [g for g in parsed.groups if counts[g[0]]]
     while kept:
-        q = plan.combined(wq.And([group_query(words) for _, words in kept]))
-        if any(True for _ in searcher.docs_for_query(q)):
+        if count(wq.And([group_query(words) for _, words in kept])):
             return " ".join(text for text, _ in kept)
         kept.remove(min(kept, key=lambda g: counts[g[0]]))
     return None
 
 
-def _hit(hit: Any, parsed: ParsedQuery, request: SearchRequest, analysis: AnalysisSettings, ranked: bool) -> Hit:
-    stored = hit.fields()
+def _hit(
+    searcher: Searcher, docnum: int, score: float, parsed: ParsedQuery, request: SearchRequest,
+    analysis: AnalysisSettings, ranked: bool,
+) -> Hit:
+    stored = searcher.stored_fields(docnum)
     terms = parsed.highlight_terms
     return Hit(
         id=stored["id"],
@@ -158,7 +132,7 @@ def _hit(hit: Any, parsed: ParsedQuery, request: SearchRequest, analysis: Analys
         tags=tuple(stored.get("tag") or ()),
         authors=tuple(stored.get("author") or ()),
         image=stored.get("image", ""),
-        score=round(float(hit.score), 3) if ranked and hit.score else 0.0,
+        score=round(score, 3) if ranked and score else 0.0,
     )
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, OrderedDict
-from itertools import chain
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from whoosh import scoring
+from whoosh.codec.whoosh3 import STORED_COLUMN
 from whoosh.index import Index
 from whoosh.searching import Searcher
 
 from searchsvc.analysis import AnalysisSettings
+from searchsvc.bulk import IndexArrays, leaf_readers
 from searchsvc.index import generation_token, open_index, read_settings
 from searchsvc.model import FacetCount, SearchResult
 from searchsvc.query import FACET_FIELDS
@@ -32,7 +33,8 @@ class SearchIndex:
         self.cache = _ResultCache(cache_size)
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._state: tuple[tuple[str, int], Index, AnalysisSettings, _FacetTable | None] | None = None
+        self._state: tuple[tuple[str, int], Index, AnalysisSettings] | None = None
+        self._arrays: dict[tuple[str, int], IndexArrays] = {}
         self._checked = 0.0
         self._searchers: list[Searcher] = []
         self._open()
@@ -41,7 +43,7 @@ class SearchIndex:
         ix, gen_name = open_index(self.index_dir)
         settings = read_settings(self.index_dir / gen_name)
         self.site_url = settings.urls.site_url  # the public site's scheme://host, "" when unknown
-        self._state = (generation_token(self.index_dir, ix, gen_name), ix, settings.analysis, None)
+        self._state = (generation_token(self.index_dir, ix, gen_name), ix, settings.analysis)
 
     def refresh(self, max_age: float = 0.5) -> None:
         """Notice a new generation or commit; checked at most every `max_age` seconds."""
@@ -50,7 +52,7 @@ class SearchIndex:
             return
         self._checked = now
         assert self._state is not None
-        token, ix, _, _ = self._state
+        token, ix, _ = self._state
         if generation_token(self.index_dir, ix, token[0]) != token:
             with self._lock:
                 self._open()
@@ -67,12 +69,13 @@ class SearchIndex:
 
     def searcher(self) -> Searcher:
         assert self._state is not None
-        token, ix, _, _ = self._state
+        token, ix, _ = self._state
         held = getattr(self._local, "held", None)
         if held is None or held[0] != token:
             if held is not None:
                 held[1].close()
-            held = (token, ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2)))
+            opened, arrays = self._open_searcher(ix)
+            held = (token, opened, arrays)
             self._local.held = held
             with self._lock:
                 self._searchers = [s for s in self._searchers if not s.is_closed] + [held[1]]
@@ -91,44 +94,56 @@ class SearchIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def facet_table(self, searcher: Searcher) -> _FacetTable:
-        assert self._state is not None
-        token, ix, analysis, table = self._state
-        if table is None or table.token != token:
-            table = _FacetTable(token, searcher)
+    def arrays(self, searcher: Searcher) -> IndexArrays:
+        """The arrays for whole-list evaluation of this thread's searcher (see searcher())."""
+        held = getattr(self._local, "held", None)
+        assert held is not None and held[1] is searcher, "arrays() takes this thread's searcher"
+        return held[2]  # type: ignore[no-any-return]
+
+    def _open_searcher(self, ix: Index) -> tuple[Searcher, IndexArrays]:
+        """A searcher on the newest commit with every file it reads already open: Whoosh opens the
+        stored-fields and length columns on first use, and an incremental reindex deletes the
+        files of segments it merged away. A commit landing while we open: open the newer one."""
+        for attempt in range(20):
+            opened = ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2))
+            try:
+                for sub, _ in leaf_readers(opened):
+                    sub._perdoc._cached_reader("_stored", STORED_COLUMN)
+                token = (self.generation[0], opened.reader().generation())
+                return opened, self._arrays_for(token, opened)
+            except FileNotFoundError:
+                opened.close()
+                if attempt == 19:
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")
+
+    def _arrays_for(self, token: tuple[str, int], searcher: Searcher) -> IndexArrays:
+        """Shared by the threads searching the same commit (segment readers are not: each thread
+        reads postings through its own)."""
+        with self._lock:
+            arrays = self._arrays.get(token)
+        if arrays is None:
+            arrays = IndexArrays(searcher, token)
             with self._lock:
-                if self._state[0] == token:
-                    self._state = (token, ix, analysis, table)
-        return table
+                arrays = self._arrays.setdefault(token, arrays)
+                for old in [t for t in self._arrays if t != token]:
+                    del self._arrays[old]  # a thread still on an older commit keeps its own reference
+        return arrays
 
     def document_count(self) -> int:
         return self.searcher().doc_count()
 
 
-class _FacetTable:
-    """docnum -> facet values, read once per generation so counting a result set is a C-speed loop."""
-
-    def __init__(self, token: tuple[str, int], searcher: Searcher) -> None:
-        self.token = token
-        size = searcher.doc_count_all()
-        self.values: dict[str, list[tuple[str, ...]]] = {}
-        reader = searcher.reader()
-        for name in FACET_FIELDS.values():
-            per_doc: list[list[str]] = [[] for _ in range(size)]
-            for term in reader.lexicon(name):
-                value = term.decode("utf-8")
-                for docnum in reader.postings(name, term).all_ids():
-                    per_doc[docnum].append(value)
-            self.values[name] = [tuple(v) for v in per_doc]
-
-    def count(self, docs: Iterable[int]) -> dict[str, tuple[FacetCount, ...]]:
-        docs = list(docs)
-        out = {}
-        for name, table in self.values.items():
-            counts = Counter(chain.from_iterable(map(table.__getitem__, docs)))
-            top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_LIMIT]
-            out[name] = tuple(FacetCount(v, c) for v, c in top)
-        return out
+def facet_counts(arrays: IndexArrays, leaves: list[tuple[Any, int]], mask: Any) -> dict[str, tuple[FacetCount, ...]]:
+    """The most frequent values of each facet among the matching documents."""
+    out = {}
+    for name in FACET_FIELDS.values():
+        table = arrays.facet_table(leaves, name)
+        counts = table.count(mask)
+        top = sorted(((int(c), v) for v, c in zip(table.values, counts) if c), key=lambda cv: (-cv[0], cv[1]))
+        out[name] = tuple(FacetCount(v, c) for c, v in top[:FACET_LIMIT])
+    return out
 
 
 class _ResultCache:

@@ -1,0 +1,361 @@
+"""Search stage: a query plan evaluated over whole posting lists at once, with numpy.
+
+Whoosh matches one document at a time through a tree of Python matchers: ~2-4 us per document
+and query node, so a common word at 100,000 posts (60,000 matches, every one scored for the
+exact total and facets) takes 0.2-0.5 s. Here every term's postings are decoded block by block
+(zlib, one pickle, C-level delta sums) into arrays, scored with the same BM25F formula and
+statistics as Whoosh's scorer, and combined with array operations: Or and And add scores as
+Whoosh's union and intersection matchers do, AndMaybe adds the optional part where it matches,
+AndNot removes. Query nodes this module does not know (the substring phrase, date ranges) are
+run through Whoosh's own matcher once and kept, so every answer is the one Whoosh would give
+(tests/test_bulk.py compares them on the query table).
+
+Decoded postings are kept in a small cache per index generation (a byte budget), so a frequent
+term costs its decoding once.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import zlib
+from collections import OrderedDict
+from itertools import accumulate
+from typing import Any
+
+import numpy as np
+from whoosh import query as wq
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield
+from whoosh.columns import NumericColumn
+from whoosh.query.compound import PreloadedOr
+from whoosh.searching import Searcher
+from whoosh.util.numeric import byte_to_length
+
+CACHE_BYTES = 48 * 1024 * 1024
+_LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float64)
+
+
+class Matches:
+    """Every document of the index: whether it matches and its score (0 where it does not)."""
+
+    __slots__ = ("mask", "score")
+
+    def __init__(self, mask: np.ndarray, score: np.ndarray) -> None:
+        self.mask = mask
+        self.score = score
+
+
+class Postings:
+    """One term's postings over the whole index: global document numbers and weights."""
+
+    __slots__ = ("ids", "weights")
+
+    def __init__(self, ids: np.ndarray, weights: np.ndarray) -> None:
+        self.ids = ids
+        self.weights = weights
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ids.nbytes + self.weights.nbytes) + 64
+
+
+class BulkCache:
+    """Decoded postings and leaf matches of one index generation, least recently used out first."""
+
+    def __init__(self, budget: int = CACHE_BYTES) -> None:
+        self.budget = budget
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._sizes: dict[Any, int] = {}
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: Any, value: Any, size: int) -> None:
+        if size > self.budget // 4:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self._sizes[key] = size
+            self._used += size
+            while self._used > self.budget:
+                old, _ = self._items.popitem(last=False)
+                self._used -= self._sizes.pop(old)
+
+
+class IndexArrays:
+    """Per-generation arrays: which documents are live, field lengths, dates. Built lazily."""
+
+    def __init__(self, searcher: Searcher, token: Any = None) -> None:
+        self.token = token
+        self.size = searcher.reader().doc_count_all()
+        leaves = leaf_readers(searcher)
+        live = np.ones(self.size, dtype=bool)
+        for sub, offset in leaves:
+            if sub.has_deletions():
+                dead = np.fromiter(sub.deleted_docs_set, dtype=np.int64)
+                live[dead + offset] = False
+        self.live = live
+        self.cache = BulkCache()
+        self._lengths: dict[str, np.ndarray] = {}
+        self._keys: dict[str, np.ndarray] = {}
+        self._facets: dict[str, FacetTable] = {}
+        self._lock = threading.Lock()
+        for name, field in searcher.schema.items():  # columns: Whoosh opens their files lazily
+            if field.scorable:
+                self._lengths[name] = np.concatenate([
+                    _LENGTH_TABLE[_numeric_column(sub._perdoc._cached_reader(_lenfield(name), LENGTHS_COLUMN),
+                                                  sub.doc_count_all(), np.uint8)] for sub, _ in leaves])
+            if name == "date":
+                self._keys[name] = np.concatenate([
+                    _numeric_column(sub.column_reader(name, translate=False), sub.doc_count_all(), np.uint64)
+                    for sub, _ in leaves])
+
+    def lengths(self, fieldname: str) -> np.ndarray:
+        """Each document's length of a scored field as BM25 reads it (Whoosh's one-byte encoding)."""
+        return self._lengths[fieldname]
+
+    def keys(self, fieldname: str) -> np.ndarray:
+        """A sortable numeric column (the date) for every document, as stored."""
+        return self._keys[fieldname]
+
+    def facet_table(self, leaves: list[tuple[Any, int]], fieldname: str) -> FacetTable:
+        found = self._facets.get(fieldname)
+        if found is None:
+            found = FacetTable(self, leaves, fieldname)
+            with self._lock:
+                self._facets[fieldname] = found
+        return found
+
+    def postings(self, leaves: list[tuple[Any, int]], fieldname: str, btext: bytes, cache: bool = True) -> Postings:
+        """A term's postings, read through the calling thread's own readers (file handles are not
+        safe to share between threads)."""
+        key = ("p", fieldname, btext)
+        found = self.cache.get(key) if cache else None
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        id_parts: list[np.ndarray] = []
+        weight_parts: list[np.ndarray] = []
+        for sub, offset in leaves:
+            if (fieldname, btext) not in sub:
+                continue
+            ids, weights = _decode(sub.postings(fieldname, btext))
+            id_parts.append(ids + offset)
+            weight_parts.append(weights)
+        if id_parts:
+            post = Postings(np.concatenate(id_parts), np.concatenate(weight_parts))
+        else:
+            post = Postings(np.zeros(0, dtype=np.int64), np.zeros(0))
+        keep = self.live[post.ids]
+        if not keep.all():
+            post = Postings(post.ids[keep], post.weights[keep])
+        if cache:
+            self.cache.put(key, post, post.nbytes)
+        return post
+
+
+class FacetTable:
+    """One facet field's (document, value) pairs, so counting a result set is one bincount."""
+
+    def __init__(self, arrays: IndexArrays, leaves: list[tuple[Any, int]], fieldname: str) -> None:
+        found: dict[str, None] = {}
+        for sub, _ in leaves:
+            found.update(dict.fromkeys(t.decode("utf-8") for t in sub.lexicon(fieldname)))
+        self.values = list(found)
+        index = {v: i for i, v in enumerate(self.values)}
+        docs: list[np.ndarray] = []
+        value_ids: list[np.ndarray] = []
+        for value, i in index.items():
+            post = arrays.postings(leaves, fieldname, value.encode("utf-8"), cache=False)
+            docs.append(post.ids)
+            value_ids.append(np.full(len(post.ids), i, dtype=np.int32))
+        self.docs = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
+        self.value_ids = np.concatenate(value_ids) if value_ids else np.zeros(0, dtype=np.int32)
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.value_ids[mask[self.docs]], minlength=len(self.values))
+
+
+def leaf_readers(searcher: Searcher) -> list[tuple[Any, int]]:
+    """The searcher's segment readers with their first global document numbers."""
+    reader = searcher.reader()
+    if hasattr(reader, "readers"):
+        return list(zip(reader.readers, reader.doc_offsets))
+    return [(reader, 0)]
+
+
+def _numeric_column(column: Any, count: int, dtype: Any) -> np.ndarray:
+    """A fixed-width numeric column read in one piece (Whoosh reads one value per call)."""
+    out = np.zeros(count, dtype=dtype)
+    if column is None or not count:
+        return out
+    if isinstance(column, NumericColumn.Reader):
+        size = min(column._count, count)
+        raw = column._dbfile.get(column._basepos, size * column._fixedlen)
+        out[:size] = np.frombuffer(raw, dtype=np.dtype(">" + column._typecode))
+        if size < count:
+            out[size:] = column._default
+        return out
+    out[:] = [column[i] for i in range(count)]
+    return out
+
+
+def _decode(matcher: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A leaf matcher's (document numbers, weights), a block at a time, deleted documents included."""
+    leaf = getattr(matcher, "child", matcher)  # deletions are applied by the caller
+    if not isinstance(leaf, W3LeafMatcher):  # an inlined rare term: a few postings in memory
+        ids, weights = [], []
+        while leaf.is_active():
+            ids.append(leaf.id())
+            weights.append(leaf.weight())
+            leaf.next()
+        return np.array(ids, dtype=np.int64), np.array(weights, dtype=np.float64)
+    id_blocks: list[Any] = []
+    weight_blocks: list[np.ndarray] = []
+    postfile = leaf._postfile
+    while True:
+        raw = postfile.get(leaf._dataoffset, leaf._nextoffset - leaf._dataoffset)
+        if leaf._compression:
+            raw = zlib.decompress(raw)
+        ids, weights, _ = pickle.loads(raw)
+        count = leaf._blocklength
+        id_blocks.append(np.fromiter(accumulate(ids), dtype=np.int64, count=count))
+        if weights is None:
+            weight_blocks.append(np.ones(count))
+        elif isinstance(weights, float):
+            weight_blocks.append(np.full(count, weights))
+        else:
+            weight_blocks.append(np.asarray(weights, dtype=np.float64))
+        if leaf._lastblock:
+            break
+        leaf._goto(leaf._nextoffset)
+    return np.concatenate(id_blocks), np.concatenate(weight_blocks)
+
+
+class BulkEvaluator:
+    """Evaluates Whoosh query trees to Matches for one searcher."""
+
+    def __init__(self, searcher: Searcher, arrays: IndexArrays) -> None:
+        self.searcher = searcher
+        self.arrays = arrays
+        self.weighting = searcher.weighting
+        self.schema = searcher.schema
+        self.leaves = leaf_readers(searcher)
+
+    def empty(self) -> Matches:
+        size = self.arrays.size
+        return Matches(np.zeros(size, dtype=bool), np.zeros(size))
+
+    def evaluate(self, q: Any) -> Matches:
+        if q is wq.NullQuery or isinstance(q, type(wq.NullQuery)):
+            return self.empty()
+        if type(q) is wq.Term:
+            return self._term(q)
+        if isinstance(q, (wq.And, wq.Or)) and type(q) in (wq.And, wq.Or, PreloadedOr):
+            subs = q.subqueries
+            if not subs:
+                return self.empty()
+            if len(subs) == 1:  # Whoosh ignores the boost of a compound with one part
+                return self.evaluate(subs[0])
+            parts = [self.evaluate(s) for s in subs]
+            mask = parts[0].mask.copy()
+            for p in parts[1:]:
+                if isinstance(q, wq.And):
+                    mask &= p.mask
+                else:
+                    mask |= p.mask
+            score = parts[0].score.copy()
+            for p in parts[1:]:
+                score += p.score
+            if q.boost != 1.0:
+                score *= q.boost
+            if isinstance(q, wq.And):
+                score[~mask] = 0.0
+            return Matches(mask, score)
+        if type(q) is wq.AndMaybe:
+            a, b = self.evaluate(q.a), self.evaluate(q.b)
+            return Matches(a.mask, np.where(a.mask, a.score + b.score, 0.0))
+        if type(q) is wq.AndNot:
+            a, b = self.evaluate(q.a), self.evaluate(q.b)
+            mask = a.mask & ~b.mask
+            return Matches(mask, np.where(mask, a.score, 0.0))
+        if type(q) is wq.Every:
+            return Matches(self.arrays.live.copy(), np.where(self.arrays.live, 1.0, 0.0))
+        return self._whoosh_leaf(q)
+
+    def _term(self, q: wq.Term) -> Matches:
+        out = self.empty()
+        fieldname = q.fieldname
+        if fieldname not in self.schema:
+            return out
+        field = self.schema[fieldname]
+        try:
+            btext = field.to_bytes(q.text)
+        except ValueError:
+            return out
+        if (fieldname, btext) not in self.searcher.reader():
+            return out
+        post = self.arrays.postings(self.leaves, fieldname, btext)
+        if field.scorable:
+            idf = self.searcher.idf(fieldname, btext)
+            avgfl = self.searcher.avg_field_length(fieldname) or 1
+            B, K1 = self.weighting.B, self.weighting.K1
+            fl = self.arrays.lengths(fieldname)[post.ids]
+            tf = post.weights
+            scores = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
+        else:
+            scores = post.weights
+        if q.boost != 1.0:
+            scores = scores * q.boost
+        out.mask[post.ids] = True
+        out.score[post.ids] = scores
+        return out
+
+    def _whoosh_leaf(self, q: Any) -> Matches:
+        """A node this module does not evaluate itself: Whoosh's matcher, each segment once."""
+        key = ("q", repr(q))
+        found = self.arrays.cache.get(key)
+        if found is None:
+            ids: list[int] = []
+            scores: list[float] = []
+            context = self.searcher.context()
+            for sub, offset in self.searcher.leaf_searchers():
+                m = q.matcher(sub, context)
+                while m.is_active():
+                    ids.append(m.id() + offset)
+                    scores.append(m.score())
+                    m.next()
+            found = (np.array(ids, dtype=np.int64), np.array(scores, dtype=np.float64))
+            self.arrays.cache.put(key, found, found[0].nbytes + found[1].nbytes + 64)
+        out = self.empty()
+        ids_a, scores_a = found
+        keep = self.arrays.live[ids_a]
+        out.mask[ids_a[keep]] = True
+        out.score[ids_a[keep]] = scores_a[keep]
+        return out
+
+
+def top(matches: Matches, limit: int) -> np.ndarray:
+    """The `limit` best documents, by score then document number (as Whoosh's top collector)."""
+    docs = np.flatnonzero(matches.mask)
+    if len(docs) > limit:
+        scores = matches.score[docs]
+        kth = np.partition(scores, len(docs) - limit)[len(docs) - limit]
+        docs = docs[scores >= kth]
+    order = np.lexsort((docs, -matches.score[docs]))
+    return docs[order[:limit]]  # type: ignore[no-any-return]
+
+
+def by_key(matches: Matches, keys: np.ndarray, limit: int, reverse: bool) -> np.ndarray:
+    """The first `limit` matching documents ordered by a per-document key (stable in docnum)."""
+    docs = np.flatnonzero(matches.mask)
+    k = keys[docs].astype(np.uint64)
+    order = np.lexsort((docs, ~k if reverse else k))  # ~ reverses the order of unsigned keys
+    return docs[order[:limit]]  # type: ignore[no-any-return]
