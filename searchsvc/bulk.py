@@ -31,7 +31,7 @@ from whoosh.query.compound import PreloadedOr
 from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
-CACHE_BYTES = 48 * 1024 * 1024
+CACHE_BYTES = 32 * 1024 * 1024
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float64)
 
 
@@ -253,42 +253,53 @@ class BulkEvaluator:
         size = self.arrays.size
         return Matches(np.zeros(size, dtype=bool), np.zeros(size))
 
-    def evaluate(self, q: Any) -> Matches:
+    def evaluate(self, q: Any, within: np.ndarray | None = None) -> Matches:
+        """The query's matches and scores. With `within`, only documents inside it are exact (the
+        caller intersects with it): the parts of an And are evaluated cheapest first, and each later
+        part only over the documents the earlier ones left."""
         if q is wq.NullQuery or isinstance(q, type(wq.NullQuery)):
             return self.empty()
         if type(q) is wq.Term:
             return self._term(q)
-        if isinstance(q, (wq.And, wq.Or)) and type(q) in (wq.And, wq.Or, PreloadedOr):
+        if type(q) in (wq.And, wq.Or, PreloadedOr):
             subs = q.subqueries
             if not subs:
                 return self.empty()
             if len(subs) == 1:  # Whoosh ignores the boost of a compound with one part
-                return self.evaluate(subs[0])
-            parts = [self.evaluate(s) for s in subs]
-            mask = parts[0].mask.copy()
-            for p in parts[1:]:
-                if isinstance(q, wq.And):
-                    mask &= p.mask
-                else:
+                return self.evaluate(subs[0], within)
+            conjunction = isinstance(q, wq.And)
+            parts: list[Matches | None] = [None] * len(subs)
+            mask = within
+            for i in sorted(range(len(subs)), key=lambda i: _costly(subs[i])):
+                part = parts[i] = self.evaluate(subs[i], mask if conjunction else within)
+                if conjunction:
+                    mask = part.mask.copy() if mask is None else mask & part.mask
+            done = [p for p in parts if p is not None]
+            if not conjunction:
+                mask = done[0].mask.copy()
+                for p in done[1:]:
                     mask |= p.mask
-            score = parts[0].score.copy()
-            for p in parts[1:]:
+            assert mask is not None
+            score = done[0].score.copy()
+            for p in done[1:]:  # in Whoosh's order of the parts
                 score += p.score
             if q.boost != 1.0:
                 score *= q.boost
-            if isinstance(q, wq.And):
+            if conjunction:
                 score[~mask] = 0.0
             return Matches(mask, score)
         if type(q) is wq.AndMaybe:
-            a, b = self.evaluate(q.a), self.evaluate(q.b)
+            a = self.evaluate(q.a, within)
+            b = self.evaluate(q.b, a.mask)
             return Matches(a.mask, np.where(a.mask, a.score + b.score, 0.0))
         if type(q) is wq.AndNot:
-            a, b = self.evaluate(q.a), self.evaluate(q.b)
+            a = self.evaluate(q.a, within)
+            b = self.evaluate(q.b, a.mask)
             mask = a.mask & ~b.mask
             return Matches(mask, np.where(mask, a.score, 0.0))
         if type(q) is wq.Every:
             return Matches(self.arrays.live.copy(), np.where(self.arrays.live, 1.0, 0.0))
-        return self._whoosh_leaf(q)
+        return self._whoosh_leaf(q, within)
 
     def _term(self, q: wq.Term) -> Matches:
         out = self.empty()
@@ -318,28 +329,65 @@ class BulkEvaluator:
         out.score[post.ids] = scores
         return out
 
-    def _whoosh_leaf(self, q: Any) -> Matches:
-        """A node this module does not evaluate itself: Whoosh's matcher, each segment once."""
+    def _whoosh_leaf(self, q: Any, within: np.ndarray | None) -> Matches:
+        """A node this module does not evaluate itself (the substring phrase, date ranges): Whoosh's
+        matcher, over every segment once (then kept), or only to the documents in `within` when
+        they are few against the node's own estimate."""
         key = ("q", repr(q))
         found = self.arrays.cache.get(key)
+        if found is None and within is not None:
+            candidates = np.flatnonzero(within)
+            if len(candidates) * 16 < q.estimate_size(self.searcher.reader()):
+                found = self._run(q, candidates)
+                return self._spread(found)
         if found is None:
-            ids: list[int] = []
-            scores: list[float] = []
-            context = self.searcher.context()
-            for sub, offset in self.searcher.leaf_searchers():
-                m = q.matcher(sub, context)
+            found = self._run(q, None)
+            self.arrays.cache.put(key, found, found[0].nbytes + found[1].nbytes + 64)
+        return self._spread(found)
+
+    def _run(self, q: Any, candidates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        ids: list[int] = []
+        scores: list[float] = []
+        context = self.searcher.context()
+        for sub, offset in self.searcher.leaf_searchers():
+            m = q.matcher(sub, context)
+            if candidates is None:
                 while m.is_active():
                     ids.append(m.id() + offset)
                     scores.append(m.score())
                     m.next()
-            found = (np.array(ids, dtype=np.int64), np.array(scores, dtype=np.float64))
-            self.arrays.cache.put(key, found, found[0].nbytes + found[1].nbytes + 64)
+                continue
+            local = candidates[(candidates >= offset) & (candidates < offset + sub.doc_count_all())] - offset
+            for d in local.tolist():
+                if not m.is_active():
+                    break
+                if m.id() < d:
+                    m.skip_to(d)
+                    if not m.is_active():
+                        break
+                if m.id() == d:
+                    ids.append(d + offset)
+                    scores.append(m.score())
+        return np.array(ids, dtype=np.int64), np.array(scores, dtype=np.float64)
+
+    def _spread(self, found: tuple[np.ndarray, np.ndarray]) -> Matches:
         out = self.empty()
-        ids_a, scores_a = found
-        keep = self.arrays.live[ids_a]
-        out.mask[ids_a[keep]] = True
-        out.score[ids_a[keep]] = scores_a[keep]
+        ids, scores = found
+        keep = self.arrays.live[ids]
+        out.mask[ids[keep]] = True
+        out.score[ids[keep]] = scores[keep]
         return out
+
+
+def _costly(q: Any) -> bool:
+    """Whether a query holds a node evaluated a document at a time (evaluate those last)."""
+    if type(q) in (wq.Term, wq.Every) or q is wq.NullQuery:
+        return False
+    if type(q) in (wq.And, wq.Or, PreloadedOr):
+        return any(_costly(s) for s in q.subqueries)
+    if type(q) in (wq.AndMaybe, wq.AndNot):
+        return _costly(q.a) or _costly(q.b)
+    return True
 
 
 def top(matches: Matches, limit: int) -> np.ndarray:

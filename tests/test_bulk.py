@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from whoosh import query as wq
 
-from searchsvc.bulk import BulkEvaluator, by_key, top
+from searchsvc.bulk import BulkEvaluator, IndexArrays, by_key, top
 from searchsvc.query import build_plan, parse_query
 from searchsvc.reindex import update_index
 from searchsvc.search import SearchIndex
@@ -83,6 +83,28 @@ def assert_same(index: SearchIndex) -> int:
 
 def test_same_matches_and_scores_as_whoosh(sample_index: SearchIndex) -> None:
     assert assert_same(sample_index) > len(CASES)
+
+
+def test_parts_evaluated_only_where_earlier_parts_matched(sample_index: SearchIndex) -> None:
+    """evaluate(q, within): exact inside `within` (what an And's later parts get), also when the
+    substring phrase is run only over those few documents."""
+    searcher = sample_index.searcher()
+    size = searcher.reader().doc_count_all()
+    rng = np.random.default_rng(7)
+    restricted = 0
+    for query in plans(sample_index):
+        expected = whoosh_matches(sample_index, query)
+        for n in (1, 3, size // 2):
+            evaluator = BulkEvaluator(searcher, IndexArrays(searcher))  # empty cache: no full answer kept
+            within = np.zeros(size, dtype=bool)
+            within[rng.choice(size, n, replace=False)] = True
+            got = evaluator.evaluate(query, within)
+            inside = np.flatnonzero(got.mask & within).tolist()
+            assert inside == sorted(d for d in expected if within[d]), (query, n)
+            for d in inside:
+                assert got.score[d] == pytest.approx(expected[d], rel=1e-9)
+            restricted += n < size // 2
+    assert restricted > 50
 
 
 def test_same_after_incremental_commits_and_deletions(sample_posts: Path, tmp_path: Path) -> None:
