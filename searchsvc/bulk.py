@@ -110,13 +110,13 @@ class IndexArrays:
         self._lock = threading.Lock()
         for name, field in searcher.schema.items():  # columns: Whoosh opens their files lazily
             if field.scorable:
-                self._lengths[name] = np.concatenate([
+                self._lengths[name] = _concat([
                     _LENGTH_TABLE[_numeric_column(sub._perdoc._cached_reader(_lenfield(name), LENGTHS_COLUMN),
-                                                  sub.doc_count_all(), np.uint8)] for sub, _ in leaves])
+                                                  sub.doc_count_all(), np.uint8)] for sub, _ in leaves], np.float64)
             if name == "date":
-                self._keys[name] = np.concatenate([
+                self._keys[name] = _concat([
                     _numeric_column(sub.column_reader(name, translate=False), sub.doc_count_all(), np.uint64)
-                    for sub, _ in leaves])
+                    for sub, _ in leaves], np.uint64)
 
     def lengths(self, fieldname: str) -> np.ndarray:
         """Each document's length of a scored field as BM25 reads it (Whoosh's one-byte encoding)."""
@@ -188,7 +188,11 @@ def leaf_readers(searcher: Searcher) -> list[tuple[Any, int]]:
     reader = searcher.reader()
     if hasattr(reader, "readers"):
         return list(zip(reader.readers, reader.doc_offsets))
-    return [(reader, 0)]
+    return [(reader, 0)] if hasattr(reader, "_perdoc") else []  # an index of no posts: EmptyReader
+
+
+def _concat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 def _numeric_column(column: Any, count: int, dtype: Any) -> np.ndarray:

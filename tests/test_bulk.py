@@ -14,7 +14,7 @@ from whoosh import query as wq
 from searchsvc.bulk import BulkEvaluator, IndexArrays, by_key, top
 from searchsvc.query import build_plan, parse_query
 from searchsvc.reindex import update_index
-from searchsvc.search import SearchIndex
+from searchsvc.search import SearchIndex, make_request, run_query
 from test_search import CASES
 
 EXTRA = [
@@ -135,3 +135,13 @@ def test_date_order_matches_whoosh_sorting(sample_index: SearchIndex) -> None:
         assert dates == sorted(dates, reverse=reverse)
         assert sorted(got) == sorted(expected)
         assert [keys[d] for d in expected] == dates
+
+
+def test_an_index_of_no_posts_answers_every_query_with_nothing(tmp_path: Path) -> None:
+    (tmp_path / "posts").mkdir()
+    update_index(tmp_path / "posts", tmp_path / "ix")
+    with SearchIndex(tmp_path / "ix") as index:
+        for q in ["数据", "的", '"数字经济"', "category:技术", "数据 -城市"]:
+            result = run_query(index, make_request({"q": [q]}))
+            assert (result.total, result.hits) == (0, ())
+        assert run_query(index, make_request({"q": ["数据"], "sort": ["newest"]})).total == 0
