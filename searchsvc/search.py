@@ -57,7 +57,7 @@ def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> Se
     suggestion = None
     if not matches.mask.any():
         fallback = _three_quarters(evaluator, parsed, plan)
-        if fallback is not None:
+        if fallback is not None and fallback.mask.any():
             matches = fallback
             partial = True
         suggestion = _suggest(evaluator, parsed, plan)

@@ -145,3 +145,9 @@ def test_an_index_of_no_posts_answers_every_query_with_nothing(tmp_path: Path) -
             result = run_query(index, make_request({"q": [q]}))
             assert (result.total, result.hits) == (0, ())
         assert run_query(index, make_request({"q": ["数据"], "sort": ["newest"]})).total == 0
+
+
+def test_no_fallback_when_too_few_words_match(sample_index: SearchIndex) -> None:
+    """Three quarters of four words that no post holds: nothing, and not marked partial."""
+    result = run_query(sample_index, make_request({"q": ["龘 靐 齉 爩"]}))
+    assert (result.total, result.partial) == (0, False)
