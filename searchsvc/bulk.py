@@ -10,7 +10,7 @@ AndNot removes. Query nodes this module does not know (the substring phrase, dat
 run through Whoosh's own matcher once and kept, so every answer is the one Whoosh would give
 (tests/test_bulk.py compares them on the query table).
 
-Decoded postings are kept in a small cache per index generation (a byte budget), so a frequent
+Decoded postings are kept in a small cache per index commit (a byte budget), so a frequent
 term costs its decoding once.
 """
 
@@ -59,11 +59,13 @@ class Postings:
         return int(self.ids.nbytes + self.weights.nbytes) + 64
 
 
-class BulkCache:
-    """Decoded postings and leaf matches of one index generation, least recently used out first."""
+class LruCache:
+    """Least recently used out first, within a budget of `size` units (items, bytes); an item
+    larger than `largest` units is not kept. Shared by threads."""
 
-    def __init__(self, budget: int = CACHE_BYTES) -> None:
+    def __init__(self, budget: int, largest: int | None = None) -> None:
         self.budget = budget
+        self.largest = budget if largest is None else largest
         self._items: OrderedDict[Any, Any] = OrderedDict()
         self._sizes: dict[Any, int] = {}
         self._used = 0
@@ -76,8 +78,8 @@ class BulkCache:
                 self._items.move_to_end(key)
             return found
 
-    def put(self, key: Any, value: Any, size: int) -> None:
-        if size > self.budget // 4:
+    def put(self, key: Any, value: Any, size: int = 1) -> None:
+        if size > self.largest:
             return
         with self._lock:
             if key in self._items:
@@ -91,10 +93,10 @@ class BulkCache:
 
 
 class IndexArrays:
-    """Per-generation arrays: which documents are live, field lengths, dates. Built lazily."""
+    """Per-commit arrays: which documents are live, field lengths and dates (read when built),
+    facet tables (on first use), and decoded postings and leaf matches (kept within CACHE_BYTES)."""
 
-    def __init__(self, searcher: Searcher, token: Any = None) -> None:
-        self.token = token
+    def __init__(self, searcher: Searcher) -> None:
         self.size = searcher.reader().doc_count_all()
         leaves = leaf_readers(searcher)
         live = np.ones(self.size, dtype=bool)
@@ -103,7 +105,7 @@ class IndexArrays:
                 dead = np.fromiter(sub.deleted_docs_set, dtype=np.int64)
                 live[dead + offset] = False
         self.live = live
-        self.cache = BulkCache()
+        self.cache = LruCache(CACHE_BYTES, largest=CACHE_BYTES // 4)
         self._lengths: dict[str, np.ndarray] = {}
         self._keys: dict[str, np.ndarray] = {}
         self._facets: dict[str, FacetTable] = {}
@@ -149,10 +151,7 @@ class IndexArrays:
             ids, weights = _decode(sub.postings(fieldname, btext))
             id_parts.append(ids + offset)
             weight_parts.append(weights)
-        if id_parts:
-            post = Postings(np.concatenate(id_parts), np.concatenate(weight_parts))
-        else:
-            post = Postings(np.zeros(0, dtype=np.int64), np.zeros(0))
+        post = Postings(_concat(id_parts, np.int64), _concat(weight_parts, np.float64))
         keep = self.live[post.ids]
         if not keep.all():
             post = Postings(post.ids[keep], post.weights[keep])
@@ -176,8 +175,8 @@ class FacetTable:
             post = arrays.postings(leaves, fieldname, value.encode("utf-8"), cache=False)
             docs.append(post.ids)
             value_ids.append(np.full(len(post.ids), i, dtype=np.int32))
-        self.docs = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
-        self.value_ids = np.concatenate(value_ids) if value_ids else np.zeros(0, dtype=np.int32)
+        self.docs = _concat(docs, np.int64)
+        self.value_ids = _concat(value_ids, np.int32)
 
     def count(self, mask: np.ndarray) -> np.ndarray:
         return np.bincount(self.value_ids[mask[self.docs]], minlength=len(self.values))

@@ -32,7 +32,7 @@ def run_query(index: SearchIndex, request: SearchRequest) -> SearchResult:
     started = time.perf_counter()
     index.refresh()
     key = (index.generation, request)
-    cached = index.cache.get(key) if index.cache.size else None
+    cached = index.cache.get(key) if index.cache.budget else None
     if cached is not None:
         return dataclasses.replace(cached, took_ms=_ms(started))
     result = _run_query(index, request, started)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,9 @@ from whoosh.index import Index
 from whoosh.searching import Searcher
 
 from searchsvc.analysis import AnalysisSettings
-from searchsvc.bulk import IndexArrays, leaf_readers
+from searchsvc.bulk import IndexArrays, LruCache, leaf_readers
 from searchsvc.index import generation_token, open_index, read_settings
-from searchsvc.model import FacetCount, SearchResult
+from searchsvc.model import FacetCount
 from searchsvc.query import FACET_FIELDS
 
 FACET_LIMIT = 20
@@ -30,7 +29,7 @@ class SearchIndex:
 
     def __init__(self, index_dir: Path, cache_size: int = 0) -> None:
         self.index_dir = Path(index_dir)
-        self.cache = _ResultCache(cache_size)
+        self.cache = LruCache(cache_size)  # results keyed by commit and request
         self._lock = threading.Lock()
         self._local = threading.local()
         self._state: tuple[tuple[str, int], Index, AnalysisSettings] | None = None
@@ -124,7 +123,7 @@ class SearchIndex:
         with self._lock:
             arrays = self._arrays.get(token)
         if arrays is None:
-            arrays = IndexArrays(searcher, token)
+            arrays = IndexArrays(searcher)
             with self._lock:
                 arrays = self._arrays.setdefault(token, arrays)
                 for old in [t for t in self._arrays if t != token]:
@@ -144,27 +143,3 @@ def facet_counts(arrays: IndexArrays, leaves: list[tuple[Any, int]], mask: Any) 
         top = sorted(((int(c), v) for v, c in zip(table.values, counts) if c), key=lambda cv: (-cv[0], cv[1]))
         out[name] = tuple(FacetCount(v, c) for c, v in top[:FACET_LIMIT])
     return out
-
-
-class _ResultCache:
-    """Recent results keyed by index generation and request; a new commit or generation misses."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[Any, ...], SearchResult] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...]) -> SearchResult | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[Any, ...], result: SearchResult) -> None:
-        if not self.size:
-            return
-        with self._lock:
-            self._items[key] = result
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
