@@ -1,19 +1,17 @@
 """Index stage: how segments are written and read — Whoosh's W3 codec with rare terms inlined,
-field lengths cached, and a writer that keeps postings in memory grouped by term."""
+field lengths cached, and a term table written many records at a time."""
 
 from __future__ import annotations
 
-import heapq
 import io
-import marshal
-import os
+import itertools
 import pickle
 import sys
+import zlib
 from array import array
-from itertools import groupby
-from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
+import numpy as np
 from whoosh.codec.whoosh3 import (
     LENGTHS_COLUMN,
     W3Codec,
@@ -23,10 +21,14 @@ from whoosh.codec.whoosh3 import (
     _lenfield,
 )
 from whoosh.fields import Schema
+from whoosh.filedb.filetables import OrderedHashWriter, _dir_entry
 from whoosh.filedb.structfile import StructFile
-from whoosh.index import Index
 from whoosh.util.numeric import byte_to_length
-from whoosh.writing import SegmentWriter
+
+if TYPE_CHECKING:
+    from searchsvc.bulkwrite import TermPostings
+
+_POINTER = np.dtype([("hash", ">u4"), ("pos", ">i8")])
 
 
 class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
@@ -121,9 +123,15 @@ class _TrackedFile(StructFile):  # type: ignore[misc]
 
 
 class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._postfile = _TrackedFile(self._postfile)  # type: ignore[has-type]
+    def __init__(self, codec: Any, storage: Any, segment: Any) -> None:  # W3FieldWriter's, with our files
+        self._codec, self._storage, self._segment = codec, storage, segment
+        self._fieldname = self._fieldid = self._btext = self._fieldobj = self._format = None
+        self._tindex = TermTableWriter(_TrackedFile(self._create_file(W3Codec.TERMS_EXT)))
+        self._fieldmap = self._tindex.extras["fieldmap"] = {}
+        self._postfile = _TrackedFile(self._create_file(W3Codec.POSTS_EXT))
+        self._postwriter = None
+        self._infield = False
+        self.is_closed = False
 
     def add_postings(self, schema: Schema, lengths: Any, items: Any) -> None:
         super().add_postings(schema, _LengthCache(lengths) if lengths else lengths, items)
@@ -182,132 +190,72 @@ class InliningCodec(W3Codec):  # type: ignore[misc]
         )
 
 
-TermPostings = tuple[str, bytes, "array[int]", "array[float]", "list[bytes] | None"]
-RunRecord = tuple[str, bytes, bytes, bytes, "list[bytes] | None"]  # docnums and weights as array bytes
+class TermTableWriter(OrderedHashWriter):  # type: ignore[misc]
+    """Whoosh's ordered hash file of term infos, with records added many at a time, CRC-32 hashes
+    (Whoosh's reader supports them: the hash type is in the file's header) instead of MD5 in
+    Python, and the hash tables built with numpy."""
+
+    def __init__(self, dbfile: Any) -> None:
+        super(OrderedHashWriter, self).__init__(dbfile, hashtype=1)
+        self.lastkey = b""
+        self._positions: list[np.ndarray] = []
+        self._hashes: list[np.ndarray] = []
+
+    def add(self, key: bytes, value: bytes) -> None:
+        self.add_many([key], [value])
+
+    def add_many(self, keys: list[bytes], values: list[bytes]) -> None:
+        if not keys:
+            return
+        if keys[0] <= self.lastkey:
+            raise ValueError(f"Keys must increase: {self.lastkey!r}..{keys[0]!r}")
+        sizes = np.fromiter(itertools.chain.from_iterable((len(k), len(v)) for k, v in zip(keys, values)),
+                            dtype=np.int64, count=2 * len(keys)).reshape(-1, 2)
+        heads = sizes.astype(">i4").tobytes()
+        start = self.dbfile.tell()
+        self._positions.append(start + np.concatenate([[0], np.cumsum(8 + sizes.sum(axis=1))[:-1]]))
+        self._hashes.append(np.fromiter(map(zlib.crc32, keys), dtype=np.uint32, count=len(keys)))
+        self.dbfile.write(b"".join(itertools.chain.from_iterable(
+            zip((heads[i:i + 8] for i in range(0, len(heads), 8)), keys, values))))
+        self.lastkey = keys[-1]
+
+    def _write_hashes(self) -> None:
+        positions = np.concatenate(self._positions) if self._positions else np.zeros(0, dtype=np.int64)
+        hashes = np.concatenate(self._hashes) if self._hashes else np.zeros(0, dtype=np.uint32)
+        buckets = hashes & 255
+        order = np.argsort(buckets, kind="stable")
+        bounds = np.searchsorted(buckets[order], np.arange(257))
+        for bucket in range(256):
+            entries = order[bounds[bucket]:bounds[bucket + 1]]
+            slots = 2 * len(entries)
+            table = np.zeros(slots, dtype=_POINTER)
+            if slots:
+                where = _probe(((hashes[entries] >> 8) % slots).tolist(), slots)
+                table["hash"][where] = hashes[entries]
+                table["pos"][where] = positions[entries]
+            self.directory.append((self.dbfile.tell(), slots))
+            self.dbfile.write(table.tobytes())
+
+    def _write_directory(self) -> None:
+        self.dbfile.write(b"".join(_dir_entry.pack(pos, slots) for pos, slots in self.directory))
+
+    def _write_extras(self) -> None:
+        positions = np.concatenate(self._positions) if self._positions else np.zeros(0, dtype=np.int64)
+        top = int(positions[-1]) if len(positions) else 0
+        typecode = "H" if top < 2**16 else "i" if top < 2**31 else "I" if top < 2**32 else "q"
+        self.extras["indextype"] = typecode
+        self.extras["indexlen"] = len(positions)
+        self.dbfile.write_pickle(self.extras)
+        self.dbfile.write(positions.astype(">" + {"H": "u2", "i": "i4", "I": "u4", "q": "i8"}[typecode]).tobytes())
 
 
-class PostingTable:
-    """Postings grouped by field and term as they arrive, in compact arrays.
-
-    Whoosh's pool keeps one 5-tuple per posting and, past `limitmb`, pickles each one to a run
-    file, loads it back and merges the runs one posting at a time: a third of a full build's time.
-    Documents arrive in docnum order, so each term's postings are already sorted: only terms need
-    sorting. Past `limitmb` the table is written out as a run of whole terms, and the runs are
-    merged term by term at the end; every MAX_RUNS runs are merged into one, so a build of any
-    size keeps a bounded number of files open.
-    """
-
-    BYTES_PER_POSTING = 150  # measured: a writer's private memory at the first spill, per posting
-    MAX_RUNS = 32
-
-    def __init__(self, tempdir: Path, limitmb: int = 128) -> None:
-        self.fields: dict[str, dict[bytes, tuple[array[int], array[float], list[bytes] | None]]] = {}
-        self.count = 0
-        self.limit = max(1000, limitmb * 1024 * 1024 // self.BYTES_PER_POSTING)
-        self.tempdir = tempdir
-        self.runs: list[Path] = []
-        self._serial = 0
-
-    def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
-        fieldname, tbytes, docnum, weight, vbytes = item
-        terms = self.fields.get(fieldname)
-        if terms is None:
-            terms = self.fields[fieldname] = {}
-        entry = terms.get(tbytes)
-        if entry is None:
-            entry = terms[tbytes] = (array("I"), array("d"), [] if vbytes else None)
-        entry[0].append(docnum)
-        entry[1].append(weight)
-        if entry[2] is not None:
-            entry[2].append(vbytes or b"")
-        self.count += 1
-        if self.count >= self.limit:
-            self._spill()
-
-    def _sorted_terms(self) -> Iterator[RunRecord]:
-        for fieldname in sorted(self.fields):
-            terms = self.fields[fieldname]
-            for tbytes in sorted(terms):
-                docs, weights, values = terms[tbytes]
-                yield fieldname, tbytes, docs.tobytes(), weights.tobytes(), values
-
-    def _spill(self) -> None:
-        self.runs.append(self._write_run(self._sorted_terms()))
-        self.fields = {}
-        self.count = 0
-        if len(self.runs) >= self.MAX_RUNS:
-            runs, self.runs = self.runs, []
-            self.runs.append(self._write_run(_merge_records([_read_run(path) for path in runs])))
-            for path in runs:
-                path.unlink()
-
-    def _write_run(self, records: Iterator[RunRecord]) -> Path:
-        path = self.tempdir / f"postings-{os.getpid()}-{id(self)}-{self._serial}.run"
-        self._serial += 1
-        with path.open("wb") as f:
-            for record in records:
-                marshal.dump(record, f)
-        return path
-
-    def iter_terms(self) -> Iterator[TermPostings]:
-        """(field, term, docnums, weights, values or None) in field and term order."""
-        sources = [_read_run(path) for path in self.runs] + [self._sorted_terms()]
-        for fieldname, tbytes, docs, weights, values in _merge_records(sources):
-            docnums, scores = array("I"), array("d")
-            docnums.frombytes(docs)
-            scores.frombytes(weights)
-            yield fieldname, tbytes, docnums, scores, values
-
-    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
-        for fieldname, tbytes, docs, weights, values in self.iter_terms():
-            for i, docnum in enumerate(docs):
-                yield fieldname, tbytes, docnum, weights[i], values[i] if values is not None else b""
-
-    def cleanup(self) -> None:
-        self.fields.clear()
-        for path in self.runs:
-            path.unlink(missing_ok=True)
-        self.runs = []
-
-
-def _merge_records(sources: list[Iterator[RunRecord]]) -> Iterator[RunRecord]:
-    """One record per term from several sorted sources; earlier sources hold earlier documents."""
-    merged = heapq.merge(*sources, key=lambda record: (record[0], record[1]))
-    for (fieldname, tbytes), group in groupby(merged, key=lambda record: (record[0], record[1])):
-        records = list(group)
-        if len(records) == 1:
-            yield records[0]
-            continue
-        values = [v for r in records for v in r[4] or ()] if records[0][4] is not None else None
-        yield fieldname, tbytes, b"".join(r[2] for r in records), b"".join(r[3] for r in records), values
-
-
-def _read_run(path: Path) -> Iterator[RunRecord]:
-    with path.open("rb") as f:
-        while True:
-            try:
-                yield marshal.load(f)
-            except EOFError:
-                return
-
-
-class _TableWriter(SegmentWriter):  # type: ignore[misc]
-    """A SegmentWriter whose pool is a PostingTable, written out a term at a time."""
-
-    def _flush_segment(self) -> None:
-        self.perdocwriter.close()
-        lengths = self.per_document_reader() if self.codec.length_stats else None
-        self.fieldwriter.add_terms(self.schema, lengths, self.pool.iter_terms())
-        self.fieldwriter.close()
-        if lengths:
-            lengths.close()
-
-
-def memory_writer(ix: Index, limitmb: int = 128) -> SegmentWriter:
-    """A SegmentWriter with a PostingTable for its pool (see there). Not compound: Whoosh reads a
-    compound segment by copying each part into a BytesIO, so every open reader would hold the
-    whole index in memory (470 MB at 10k posts, per thread)."""
-    writer = _TableWriter(ix, limitmb=limitmb, codec=InliningCodec(), compound=False)
-    writer.pool.cleanup()
-    writer.pool = PostingTable(Path(ix.storage.folder), limitmb)
-    return writer
+def _probe(homes: list[int], slots: int) -> list[int]:
+    """Linear probing as HashWriter does it: each entry takes the first free slot from its home."""
+    filled = bytearray(slots)
+    where = []
+    for home in homes:
+        while filled[home]:
+            home = home + 1 if home + 1 < slots else 0
+        filled[home] = 1
+        where.append(home)
+    return where

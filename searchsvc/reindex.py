@@ -23,7 +23,7 @@ from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC, Index
 
-from searchsvc.codec import memory_writer
+from searchsvc.bulkwrite import memory_writer
 from searchsvc.documents import (
     NotPublished, Post, PostError, content_hash, is_post_path, iter_post_files, load_post,
 )

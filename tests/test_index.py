@@ -50,34 +50,59 @@ def test_markup_is_not_searchable(odd_posts: Path, tmp_path: Path) -> None:
         assert ids(tmp_path / "ix", markup) == [], markup
 
 
-def test_the_fast_writer_writes_the_same_files_as_whooshs_own(sample_posts: Path, tmp_path: Path) -> None:
-    """Postings kept in memory by term (and spilled to runs of whole terms), written a term at a
-    time, and term counts without Token objects: byte for byte what Whoosh's writer produces."""
-    import hashlib
-
+def test_the_fast_writer_writes_the_same_index_as_whooshs_own(sample_posts: Path, tmp_path: Path) -> None:
+    """Text fields as arrays grouped by term with numpy (spilled to runs and merged by key range),
+    other fields by term in memory: the postings, stored fields and lengths files byte for byte
+    what Whoosh's writer produces, and the same term table, record for record (its hash tables
+    use CRC-32 instead of MD5, so that file's bytes differ: every key is looked up through them)."""
     from whoosh import index as whoosh_index
+    from whoosh.filedb.filetables import HashReader
 
+    import searchsvc.textpool
+    from searchsvc.bulkwrite import memory_writer
+    from searchsvc.codec import InliningCodec
     from searchsvc.documents import iter_post_files, load_post
-    from searchsvc.codec import InliningCodec, memory_writer
     from searchsvc.index import build_schema, post_fields
 
     posts = [post_fields(load_post(p, sample_posts)) for p in iter_post_files(sample_posts)]
-    digests = []
-    # 0 MB: a run every 1,000 postings; "merged": and every 2 runs merged into one
-    for name, limitmb in (("whoosh", None), ("roomy", 128), ("tight", 0), ("merged", 0)):
+    posts.append(dict(id="long.md", title="长文", body="长" + "，".join(f"第{n}段abcdefg" for n in range(13000)) + "长"))
+    files = []
+    # 0 MB: a run every 10,000 occurrences, 1,000 postings; "chunked": merged 300 postings at a time
+    for name, limitmb in (("whoosh", None), ("roomy", 128), ("tight", 0), ("chunked", 0)):
         target = tmp_path / name
         target.mkdir()
         ix = whoosh_index.create_in(str(target), build_schema())
         writer = ix.writer(codec=InliningCodec(), compound=False) if limitmb is None else memory_writer(ix, limitmb)
-        if name == "merged":
+        if name == "chunked":
             writer.pool.MAX_RUNS = 2
-        for fields in posts:
-            writer.add_document(**fields)
-        writer.commit()
-        assert not list(target.glob("*.run"))
-        digests.append({f.name.split(".", 1)[1]: hashlib.sha1(f.read_bytes()).hexdigest()
-                        for f in target.glob("MAIN_*") if "WRITELOCK" not in f.name})
-    assert len(digests[0]) > 10 and digests[0] == digests[1] == digests[2] == digests[3]
+            searchsvc.textpool.CHUNK_POSTINGS = 300
+        try:
+            for fields in posts:
+                writer.add_document(**fields)
+            writer.commit()
+        finally:
+            searchsvc.textpool.CHUNK_POSTINGS = 400_000
+        assert not list(target.glob("*.run")) and not list(target.glob("*.npy"))
+        found = {}
+        for f in target.glob("MAIN_*"):
+            if f.suffix == ".trm":
+                table = HashReader.open(ix.storage, f.name)
+                records = list(table.items())
+                assert all(table[key] == value for key, value in records)
+                table.close()
+                found[".trm"] = records
+            elif "WRITELOCK" not in f.name:
+                found[f.name.split(".", 1)[1]] = f.read_bytes()
+        files.append(found)
+    assert len(files[0]) > 10 and len(files[0][".trm"]) > 3000
+    for other in files[1:]:
+        assert other.keys() == files[0].keys()
+        for name in files[0]:
+            if other[name] != files[0][name]:
+                if name == ".trm":
+                    bad = [(a, b) for a, b in zip(files[0][name], other[name]) if a != b]
+                    assert not bad[:3], (len(files[0][name]), len(other[name]))
+                assert other[name] == files[0][name], name
 
 
 def test_many_small_commits_merge_segments(sample_posts: Path, tmp_path: Path) -> None:
