@@ -21,12 +21,14 @@ from whoosh.util.numeric import _length_byte_cache
 from whoosh.writing import SegmentWriter
 
 from searchsvc.analysis import CharTokenizer, JiebaTokenizer, SubstringTokenizer
-from searchsvc.codec import InliningCodec, _LengthCache
+from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache
 from searchsvc.textarrays import TextColumns, text_columns
 from searchsvc.textpool import Chunk, TextPool
 
 _INFO = W3TermInfo._struct
 _LENGTH_TABLE = np.asarray(_length_byte_cache, dtype=np.int64)
+_HEAD = np.dtype([("inlined", "u1"), ("weight", ">f4"), ("df", ">u4"), ("minlength", "u1"), ("maxlength", "u1"),
+                  ("maxweight", ">f4"), ("minid", ">u4"), ("maxid", ">u4")])  # W3TermInfo._struct, "!BfIBBfII"
 
 
 def write_text_field(fieldwriter: Any, fieldname: str, fieldobj: Any, chunks: Iterable[Chunk],
@@ -45,13 +47,14 @@ def write_text_field(fieldwriter: Any, fieldname: str, fieldobj: Any, chunks: It
         lbytes = length_bytes[chunk.docs].tolist()
         blob, offs = chunk.values.tobytes(), chunk.voffsets.tolist()
         values = [blob[a:b] for a, b in zip(offs, offs[1:])] if with_values else None
+        heads = _term_heads(chunk, length_bytes, inlinelimit)
         starts = chunk.starts.tolist()
-        for term, a, b in zip(chunk.terms, starts, starts[1:]):
+        for i, (term, a, b) in enumerate(zip(chunk.terms, starts, starts[1:])):
             keys.append(prefix + term.encode("utf-8"))
-            head = (sum(weights[a:b]), b - a, min(lbytes[a:b]), max(lbytes[a:b]), max(weights[a:b]), docs[a], docs[b - 1])
+            head = heads[i * _INFO.size:(i + 1) * _INFO.size]
             if b - a < inlinelimit:
                 inlined = (tuple(docs[a:b]), tuple(weights[a:b]), tuple(values[a:b]) if values else (b"",) * (b - a))
-                infos.append(_INFO.pack(1, *head) + pickle.dumps(inlined, 2))
+                infos.append(head + pickle.dumps(inlined, PICKLE_PROTOCOL))
                 continue
             start = postfile.tell()
             out = [WHOOSH3_HEADER_MAGIC]
@@ -60,18 +63,38 @@ def write_text_field(fieldwriter: Any, fieldname: str, fieldobj: Any, chunks: It
                 ws = weights[s:e]
                 mini_weights = None if all(w == 1.0 for w in ws) else ws[0] if ws.count(ws[0]) == len(ws) else tuple(ws)
                 data = zlib.compress(pickle.dumps(((docs[s], *gaps[s + 1:e]), mini_weights,
-                                                   tuple(values[s:e]) if values else None), 2), compression)
-                info = pickle.dumps((e - s, docs[e - 1], max(ws), compression, min(lbytes[s:e]), max(lbytes[s:e])), 2)
+                                                   tuple(values[s:e]) if values else None), PICKLE_PROTOCOL),
+                                     compression)
+                info = (e - s, docs[e - 1], max(ws), compression, min(lbytes[s:e]), max(lbytes[s:e]))
+                info = pickle.dumps(info, PICKLE_PROTOCOL)
                 size = len(info) + len(data)
                 out += [pack_int(-size if e == b else size), info, data]
             postfile.write(b"".join(out))
-            infos.append(_INFO.pack(0, *head) + pack_long(start) + pack_int(postfile.tell() - start))
+            infos.append(head + pack_long(start) + pack_int(postfile.tell() - start))
         fieldwriter._tindex.add_many(keys, infos)
     fieldwriter.finish_field()
 
 
 TermPostings = tuple[str, bytes, "array[int]", "array[float]", "list[bytes] | None"]
 RunRecord = tuple[str, bytes, bytes, bytes, "list[bytes] | None"]  # docnums and weights as array bytes
+
+
+def _term_heads(chunk: Chunk, length_bytes: np.ndarray, inlinelimit: int) -> bytes:
+    """W3TermInfo's fixed part (flags, weight, df, min and max length, max weight, first and last
+    document) for every term of the chunk, packed together."""
+    firsts, ends = chunk.starts[:-1], chunk.starts[1:]
+    lengths = length_bytes[chunk.docs]
+    heads = np.zeros(len(firsts), dtype=_HEAD)
+    heads["inlined"] = ends - firsts < inlinelimit
+    heads["weight"] = np.add.reduceat(chunk.weights.astype(np.float64), firsts) if len(firsts) else 0
+    heads["df"] = ends - firsts
+    if len(firsts):
+        heads["minlength"] = np.minimum.reduceat(lengths, firsts)
+        heads["maxlength"] = np.maximum.reduceat(lengths, firsts)
+        heads["maxweight"] = np.maximum.reduceat(chunk.weights, firsts)
+        heads["minid"] = chunk.docs[firsts]
+        heads["maxid"] = chunk.docs[ends - 1]
+    return heads.tobytes()
 
 
 class PostingTable:

@@ -14,21 +14,28 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 from whoosh.codec.whoosh3 import (
     LENGTHS_COLUMN,
+    WHOOSH3_HEADER_MAGIC,
     W3Codec,
     W3FieldWriter,
     W3PerDocReader,
     W3PostingsWriter,
+    W3TermInfo,
     _lenfield,
 )
 from whoosh.fields import Schema
 from whoosh.filedb.filetables import OrderedHashWriter, _dir_entry
 from whoosh.filedb.structfile import StructFile
-from whoosh.util.numeric import byte_to_length
+from whoosh.system import pack_int
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
 if TYPE_CHECKING:
     from searchsvc.bulkwrite import TermPostings
 
 _POINTER = np.dtype([("hash", ">u4"), ("pos", ">i8")])
+# Whoosh pickles blocks with protocol 2, which has no opcode for bytes: each posting's positions
+# become a call to codecs.encode, 10x slower to write and read and twice the size before zlib.
+# Any protocol reads back with pickle.loads, so segments stay readable by Whoosh.
+PICKLE_PROTOCOL = 5
 
 
 class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
@@ -48,6 +55,23 @@ class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
             self._terminfo = None
             return terminfo
         return super().finish_postings()
+
+    def _write_block(self, last: bool = False) -> None:
+        """W3PostingsWriter's, pickled with PICKLE_PROTOCOL."""
+        if not self._blockcount:
+            self._postfile.write(WHOOSH3_HEADER_MAGIC)
+        self._terminfo.add_block(self)
+        data = (self._mini_ids(), self._mini_weights(), self._mini_values())
+        databytes = zlib.compress(pickle.dumps(data, PICKLE_PROTOCOL), self._compression)
+        ids = self._ids
+        info = (len(ids), ids[-1], self._maxweight, self._compression,
+                length_to_byte(self._minlength), length_to_byte(self._maxlength))
+        infobytes = pickle.dumps(info, PICKLE_PROTOCOL)
+        size = len(infobytes) + len(databytes)
+        self._postfile.write(pack_int(-size if last else size) + infobytes + databytes)
+        self._blockcount += 1
+        self._new_block()
+
 
     def add_many(self, ids: Any, weights: Any, values: list[bytes] | None, lengths: list[int]) -> None:
         """add_posting for all of one term's postings, a block-sized slice at a time."""
@@ -69,6 +93,15 @@ class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
                     self._minlength = low
                 self._maxlength = max(self._maxlength, high)  # type: ignore[has-type]
             start = end
+
+
+class _TermInfo(W3TermInfo):  # type: ignore[misc]
+    def to_bytes(self) -> bytes:
+        """W3TermInfo's, with inlined postings pickled with PICKLE_PROTOCOL."""
+        packed: bytes = super().to_bytes()
+        if self.is_inlined():
+            return packed[:self._struct.size] + pickle.dumps(self._inlined, PICKLE_PROTOCOL)
+        return packed
 
 
 class _LengthCache:
@@ -132,6 +165,10 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
         self._postwriter = None
         self._infield = False
         self.is_closed = False
+
+    def start_term(self, btext: bytes) -> None:
+        self._btext = btext
+        self._postwriter.start_postings(self._fieldobj.format, _TermInfo())
 
     def add_postings(self, schema: Schema, lengths: Any, items: Any) -> None:
         super().add_postings(schema, _LengthCache(lengths) if lengths else lengths, items)
@@ -200,15 +237,29 @@ class TermTableWriter(OrderedHashWriter):  # type: ignore[misc]
         self.lastkey = b""
         self._positions: list[np.ndarray] = []
         self._hashes: list[np.ndarray] = []
+        self._keys: list[bytes] = []  # records not written yet: add() is called once per term
+        self._values: list[bytes] = []
 
     def add(self, key: bytes, value: bytes) -> None:
-        self.add_many([key], [value])
+        if key <= (self._keys[-1] if self._keys else self.lastkey):
+            raise ValueError(f"Keys must increase: {self.lastkey!r}..{key!r}")
+        self._keys.append(key)
+        self._values.append(value)
+        if len(self._keys) >= 4096:
+            self._flush()
 
     def add_many(self, keys: list[bytes], values: list[bytes]) -> None:
+        if keys and keys[0] <= (self._keys[-1] if self._keys else self.lastkey):
+            raise ValueError(f"Keys must increase: {self.lastkey!r}..{keys[0]!r}")
+        self._keys.extend(keys)
+        self._values.extend(values)
+        self._flush()
+
+    def _flush(self) -> None:
+        keys, values = self._keys, self._values
         if not keys:
             return
-        if keys[0] <= self.lastkey:
-            raise ValueError(f"Keys must increase: {self.lastkey!r}..{keys[0]!r}")
+        self._keys, self._values = [], []
         sizes = np.fromiter(itertools.chain.from_iterable((len(k), len(v)) for k, v in zip(keys, values)),
                             dtype=np.int64, count=2 * len(keys)).reshape(-1, 2)
         heads = sizes.astype(">i4").tobytes()
@@ -220,6 +271,7 @@ class TermTableWriter(OrderedHashWriter):  # type: ignore[misc]
         self.lastkey = keys[-1]
 
     def _write_hashes(self) -> None:
+        self._flush()
         positions = np.concatenate(self._positions) if self._positions else np.zeros(0, dtype=np.int64)
         hashes = np.concatenate(self._hashes) if self._hashes else np.zeros(0, dtype=np.uint32)
         buckets = hashes & 255

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from searchsvc.analysis import CJK_RANGES, WHOLE_WORD_BONUS, normalize, segment
+from searchsvc.analysis import CJK_RANGES, WHOLE_WORD_BONUS, get_segmenter, normalize
 
 _OTHER_RUN = re.compile(f"(?:(?![{CJK_RANGES}])[^\\W_])+")
 _CJK_BOUNDS = [(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F)]
@@ -87,18 +87,27 @@ def text_columns(value: str, engine: str = "auto", userdict: str | None = None) 
         cjk[:size] |= (cp >= low) & (cp <= high)
     cp = np.concatenate([cp, np.zeros(PACKED_CHARS - 1, dtype="<u4")])
 
-    tokens = segment(norm, True, engine, userdict)
-    if tokens:
-        _, tstart, tend, _ = zip(*tokens)
-        w_starts, w_ends = np.array(tstart, dtype=np.int64), np.array(tend, dtype=np.int64)
-    else:
-        w_starts = w_ends = np.zeros(0, dtype=np.int64)
+    runs = [m.span() for m in _OTHER_RUN.finditer(norm)]
+    run_starts = np.array([s for s, _ in runs], dtype=np.int64)
+    run_ends = np.array([e for _, e in runs], dtype=np.int64)
+    edges = np.zeros(size + 1, dtype=np.int64)
+    np.add.at(edges, run_starts, 1)
+    np.add.at(edges, run_ends, -1)
+    # Letters and digits (what segment() keeps a token for), counted up to each offset.
+    wordish = np.concatenate([[0], np.cumsum(cjk[:size] | (np.cumsum(edges[:size]) > 0))])
+
+    # jieba's search-mode tokens, as segment() keeps them: those with a letter or digit.
+    tokens = get_segmenter(engine, userdict).tokenize(norm, mode="search", hmm=False)
+    _, tstart, tend = zip(*tokens) if tokens else ((), (), ())
+    w_starts, w_ends = np.array(tstart, dtype=np.int64), np.array(tend, dtype=np.int64)
+    keep = wordish[w_ends] > wordish[w_starts]
+    w_starts, w_ends = w_starts[keep], w_ends[keep]
     # Whole jieba words of one or two characters, by start: the units that get the bonus.
     whole = [np.zeros(size + 1, dtype=bool) for _ in range(3)]
     for n in (1, 2):
         whole[n][w_starts[w_ends - w_starts == n]] = True
 
-    # Words: jieba's search-mode words that hold a CJK character.
+    # Words: the tokens that hold a CJK character.
     cjk_before = np.concatenate([[0], np.cumsum(cjk[:size])])
     keep = cjk_before[w_ends] > cjk_before[w_starts]
     ws, we = w_starts[keep], w_ends[keep]
@@ -106,9 +115,6 @@ def text_columns(value: str, engine: str = "auto", userdict: str | None = None) 
 
     # Substrings: every CJK character (with the next one when that is CJK too) and every run of
     # other letters or digits, in text order.
-    runs = [m.span() for m in _OTHER_RUN.finditer(norm)]
-    run_starts = np.array([s for s, _ in runs], dtype=np.int64)
-    run_ends = np.array([e for _, e in runs], dtype=np.int64)
     unit_end = np.zeros(size, dtype=np.int64)
     chars_at = np.flatnonzero(cjk[:size])
     pair = cjk[chars_at + 1]
