@@ -11,6 +11,7 @@ longer terms are returned as strings for the writer to number.
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from searchsvc.analysis import CJK_RANGES, WHOLE_WORD_BONUS, get_segmenter, norm
 
 _OTHER_RUN = re.compile(f"(?:(?![{CJK_RANGES}])[^\\W_])+")
 _CJK_BOUNDS = [(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F)]
+_START, _END = itemgetter(1), itemgetter(2)
 CHAR_BITS = 21
 PACKED_CHARS = 3
 
@@ -98,8 +100,8 @@ def text_columns(value: str, engine: str = "auto", userdict: str | None = None) 
 
     # jieba's search-mode tokens, as segment() keeps them: those with a letter or digit.
     tokens = get_segmenter(engine, userdict).tokenize(norm, mode="search", hmm=False)
-    _, tstart, tend = zip(*tokens) if tokens else ((), (), ())
-    w_starts, w_ends = np.array(tstart, dtype=np.int64), np.array(tend, dtype=np.int64)
+    w_starts = np.fromiter(map(_START, tokens), dtype=np.int64, count=len(tokens))
+    w_ends = np.fromiter(map(_END, tokens), dtype=np.int64, count=len(tokens))
     keep = wordish[w_ends] > wordish[w_starts]
     w_starts, w_ends = w_starts[keep], w_ends[keep]
     # Whole jieba words of one or two characters, by start: the units that get the bonus.

@@ -25,6 +25,7 @@ ODD_TEXTS = [
     "人工智能人工智能人工智能",  # repeated terms: positions and weights add up
     "   \n\t  ",
     "，。！？",
+    "他说……好吧…… ㈱ ㍿ ¼ ﷺ",  # characters that fold to several
 ]
 
 
