@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import shutil
 import time
 from collections import Counter
@@ -77,7 +78,8 @@ def main() -> None:
     print(f"{'index / text':<26} {ours_mb / text_mb:>12.1f} {naive_mb / text_mb:>12.1f}")
     print(f"incremental after changing {len(changed)} posts (1%): {incr_s:.1f} s = {incr_s / full_s:.3f} of the full build "
           f"({incremental.updated} updated, {incremental.unchanged} unchanged)")
-    print(f"peak RSS of this process: {rss_mb()} MB")
+    writer_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS of this process: {rss_mb()} MB; of the largest writer process: {writer_mb:.0f} MB")
     reasons = Counter(reason for _, reason in report.skipped)
     for path, reason in report.skipped:
         print(f"  skipped {path}: {reason}")
@@ -88,7 +90,7 @@ def main() -> None:
         "corpus": str(source), "posts": n, "skipped": report.skipped, "skip_reasons": dict(reasons),
         "warnings": dict(warnings), "text_mb": text_mb, "full_s": full_s, "docs_per_s": n / full_s,
         "index_mb": ours_mb, "incremental_s": incr_s, "incremental_changed": len(changed),
-        "naive_s": naive_s, "naive_mb": naive_mb, "peak_rss_mb": rss_mb(),
+        "naive_s": naive_s, "naive_mb": naive_mb, "peak_rss_mb": rss_mb(), "writer_peak_rss_mb": writer_mb,
     }))
 
 

@@ -6,9 +6,10 @@ exact total and facets) takes 0.2-0.5 s. Here every term's postings are decoded 
 (zlib, one pickle, C-level delta sums) into arrays, scored with the same BM25F formula and
 statistics as Whoosh's scorer, and combined with array operations: Or and And add scores as
 Whoosh's union and intersection matchers do, AndMaybe adds the optional part where it matches,
-AndNot removes. Query nodes this module does not know (the substring phrase, date ranges) are
-run through Whoosh's own matcher once and kept, so every answer is the one Whoosh would give
-(tests/test_bulk.py compares them on the query table).
+AndNot removes. Substring phrases are matched with arrays too (substring.substring_matches);
+date ranges, and substring phrases over the few documents earlier parts of an And left, run
+through Whoosh's own matcher. Every answer is the one Whoosh would give (tests/test_bulk.py
+compares them on the query table).
 
 Decoded postings are kept in a small cache per index commit (a byte budget), so a frequent
 term costs its decoding once.
@@ -16,20 +17,20 @@ term costs its decoding once.
 
 from __future__ import annotations
 
-import pickle
 import threading
-import zlib
 from collections import OrderedDict
-from itertools import accumulate
 from typing import Any
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.columns import NumericColumn
 from whoosh.query.compound import PreloadedOr
 from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
+
+from searchsvc.codec import read_postings
+from searchsvc.substring import Substring, substring_matches
 
 CACHE_BYTES = 32 * 1024 * 1024
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float64)
@@ -120,6 +121,10 @@ class IndexArrays:
                     _numeric_column(sub.column_reader(name, translate=False), sub.doc_count_all(), np.uint64)
                     for sub, _ in leaves], np.uint64)
 
+    @property
+    def scored_fields(self) -> set[str]:
+        return set(self._lengths)
+
     def lengths(self, fieldname: str) -> np.ndarray:
         """Each document's length of a scored field as BM25 reads it (Whoosh's one-byte encoding)."""
         return self._lengths[fieldname]
@@ -148,7 +153,7 @@ class IndexArrays:
         for sub, offset in leaves:
             if (fieldname, btext) not in sub:
                 continue
-            ids, weights = _decode(sub.postings(fieldname, btext))
+            ids, weights, _ = read_postings(sub.postings(fieldname, btext))
             id_parts.append(ids + offset)
             weight_parts.append(weights)
         post = Postings(_concat(id_parts, np.int64), _concat(weight_parts, np.float64))
@@ -208,38 +213,6 @@ def _numeric_column(column: Any, count: int, dtype: Any) -> np.ndarray:
         return out
     out[:] = [column[i] for i in range(count)]
     return out
-
-
-def _decode(matcher: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A leaf matcher's (document numbers, weights), a block at a time, deleted documents included."""
-    leaf = getattr(matcher, "child", matcher)  # deletions are applied by the caller
-    if not isinstance(leaf, W3LeafMatcher):  # an inlined rare term: a few postings in memory
-        ids, weights = [], []
-        while leaf.is_active():
-            ids.append(leaf.id())
-            weights.append(leaf.weight())
-            leaf.next()
-        return np.array(ids, dtype=np.int64), np.array(weights, dtype=np.float64)
-    id_blocks: list[Any] = []
-    weight_blocks: list[np.ndarray] = []
-    postfile = leaf._postfile
-    while True:
-        raw = postfile.get(leaf._dataoffset, leaf._nextoffset - leaf._dataoffset)
-        if leaf._compression:
-            raw = zlib.decompress(raw)
-        ids, weights, _ = pickle.loads(raw)
-        count = leaf._blocklength
-        id_blocks.append(np.fromiter(accumulate(ids), dtype=np.int64, count=count))
-        if weights is None:
-            weight_blocks.append(np.ones(count))
-        elif isinstance(weights, float):
-            weight_blocks.append(np.full(count, weights))
-        else:
-            weight_blocks.append(np.asarray(weights, dtype=np.float64))
-        if leaf._lastblock:
-            break
-        leaf._goto(leaf._nextoffset)
-    return np.concatenate(id_blocks), np.concatenate(weight_blocks)
 
 
 class BulkEvaluator:
@@ -333,9 +306,9 @@ class BulkEvaluator:
         return out
 
     def _whoosh_leaf(self, q: Any, within: np.ndarray | None) -> Matches:
-        """A node this module does not evaluate itself (the substring phrase, date ranges): Whoosh's
-        matcher, over every segment once (then kept), or only to the documents in `within` when
-        they are few against the node's own estimate."""
+        """A node that is not a term or a compound (the substring phrase, date ranges): over every
+        document once (then kept), or through Whoosh's matcher only at the documents in `within`
+        when they are few against the node's own estimate."""
         key = ("q", repr(q))
         found = self.arrays.cache.get(key)
         if found is None and within is not None:
@@ -344,7 +317,10 @@ class BulkEvaluator:
                 found = self._run(q, candidates)
                 return self._spread(found)
         if found is None:
-            found = self._run(q, None)
+            if type(q) is Substring and q.fieldname in self.arrays.scored_fields:
+                found = substring_matches(q, self.searcher, self.arrays.lengths(q.fieldname))
+            else:
+                found = self._run(q, None)
             self.arrays.cache.put(key, found, found[0].nbytes + found[1].nbytes + 64)
         return self._spread(found)
 

@@ -40,43 +40,54 @@ def write_text_field(fieldwriter: Any, fieldname: str, fieldobj: Any, chunks: It
     with_values = fieldobj.format.fixed_value_size() != 0
     length_bytes = np.minimum(np.searchsorted(_LENGTH_TABLE, lengths), 255)
     for chunk in chunks:
-        keys, infos = [], []
-        docs = chunk.docs.tolist()
-        gaps = np.diff(chunk.docs.astype(np.int64), prepend=0).tolist()
-        weights = chunk.weights.astype(np.float64).tolist()
-        lbytes = length_bytes[chunk.docs].tolist()
-        blob, offs = chunk.values.tobytes(), chunk.voffsets.tolist()
-        values = [blob[a:b] for a, b in zip(offs, offs[1:])] if with_values else None
+        postings = _ChunkLists(chunk, length_bytes, with_values)
         heads = _term_heads(chunk, length_bytes, inlinelimit)
+        keys, infos = [], []
         starts = chunk.starts.tolist()
         for i, (term, a, b) in enumerate(zip(chunk.terms, starts, starts[1:])):
             keys.append(prefix + term.encode("utf-8"))
             head = heads[i * _INFO.size:(i + 1) * _INFO.size]
             if b - a < inlinelimit:
-                inlined = (tuple(docs[a:b]), tuple(weights[a:b]), tuple(values[a:b]) if values else (b"",) * (b - a))
-                infos.append(head + pickle.dumps(inlined, PICKLE_PROTOCOL))
-                continue
-            start = postfile.tell()
-            out = [WHOOSH3_HEADER_MAGIC]
-            for s in range(a, b, blocklimit):
-                e = min(b, s + blocklimit)
-                ws = weights[s:e]
-                mini_weights = None if all(w == 1.0 for w in ws) else ws[0] if ws.count(ws[0]) == len(ws) else tuple(ws)
-                data = zlib.compress(pickle.dumps(((docs[s], *gaps[s + 1:e]), mini_weights,
-                                                   tuple(values[s:e]) if values else None), PICKLE_PROTOCOL),
-                                     compression)
-                info = (e - s, docs[e - 1], max(ws), compression, min(lbytes[s:e]), max(lbytes[s:e]))
-                info = pickle.dumps(info, PICKLE_PROTOCOL)
-                size = len(info) + len(data)
-                out += [pack_int(-size if e == b else size), info, data]
-            postfile.write(b"".join(out))
-            infos.append(head + pack_long(start) + pack_int(postfile.tell() - start))
+                infos.append(head + pickle.dumps(postings.inlined(a, b), PICKLE_PROTOCOL))
+            else:
+                start = postfile.tell()
+                postfile.write(postings.blocks(a, b, blocklimit, compression))
+                infos.append(head + pack_long(start) + pack_int(postfile.tell() - start))
         fieldwriter._tindex.add_many(keys, infos)
     fieldwriter.finish_field()
 
 
-TermPostings = tuple[str, bytes, "array[int]", "array[float]", "list[bytes] | None"]
-RunRecord = tuple[str, bytes, bytes, bytes, "list[bytes] | None"]  # docnums and weights as array bytes
+class _ChunkLists:
+    """A chunk's postings as Python lists, which is what W3's pickled blocks hold."""
+
+    def __init__(self, chunk: Chunk, length_bytes: np.ndarray, with_values: bool) -> None:
+        self.docs = chunk.docs.tolist()
+        self.gaps = np.diff(chunk.docs.astype(np.int64), prepend=0).tolist()
+        self.weights = chunk.weights.astype(np.float64).tolist()
+        self.lbytes = length_bytes[chunk.docs].tolist()
+        blob, offsets = chunk.values.tobytes(), chunk.voffsets.tolist()
+        self.values = [blob[a:b] for a, b in zip(offsets, offsets[1:])] if with_values else None
+
+    def inlined(self, a: int, b: int) -> tuple[tuple[int, ...], tuple[float, ...], tuple[bytes, ...]]:
+        values = tuple(self.values[a:b]) if self.values else (b"",) * (b - a)
+        return tuple(self.docs[a:b]), tuple(self.weights[a:b]), values
+
+    def blocks(self, a: int, b: int, blocklimit: int, compression: int) -> bytes:
+        """W3PostingsWriter's blocks for postings [a, b): (ids as gaps, weights minified, values),
+        pickled and compressed, each after its length and pickled statistics."""
+        docs, weights, lbytes, values = self.docs, self.weights, self.lbytes, self.values
+        out = [WHOOSH3_HEADER_MAGIC]
+        for s in range(a, b, blocklimit):
+            e = min(b, s + blocklimit)
+            ws = weights[s:e]
+            mini_weights = None if all(w == 1.0 for w in ws) else ws[0] if ws.count(ws[0]) == len(ws) else tuple(ws)
+            data = ((docs[s], *self.gaps[s + 1:e]), mini_weights, tuple(values[s:e]) if values else None)
+            packed = zlib.compress(pickle.dumps(data, PICKLE_PROTOCOL), compression)
+            info = pickle.dumps((e - s, docs[e - 1], max(ws), compression, min(lbytes[s:e]), max(lbytes[s:e])),
+                                PICKLE_PROTOCOL)
+            size = len(info) + len(packed)
+            out += [pack_int(-size if e == b else size), info, packed]
+        return b"".join(out)
 
 
 def _term_heads(chunk: Chunk, length_bytes: np.ndarray, inlinelimit: int) -> bytes:
@@ -95,6 +106,10 @@ def _term_heads(chunk: Chunk, length_bytes: np.ndarray, inlinelimit: int) -> byt
         heads["minid"] = chunk.docs[firsts]
         heads["maxid"] = chunk.docs[ends - 1]
     return heads.tobytes()
+
+
+TermPostings = tuple[str, bytes, "array[int]", "array[float]", "list[bytes] | None"]
+RunRecord = tuple[str, bytes, bytes, bytes, "list[bytes] | None"]  # docnums and weights as array bytes
 
 
 class PostingTable:

@@ -17,6 +17,7 @@ from whoosh.codec.whoosh3 import (
     WHOOSH3_HEADER_MAGIC,
     W3Codec,
     W3FieldWriter,
+    W3LeafMatcher,
     W3PerDocReader,
     W3PostingsWriter,
     W3TermInfo,
@@ -311,3 +312,39 @@ def _probe(homes: list[int], slots: int) -> list[int]:
         filled[home] = 1
         where.append(home)
     return where
+
+
+def read_postings(matcher: Any, with_values: bool = False) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+    """A term's postings in one segment — document numbers, weights and (when asked) values —
+    read a whole block at a time, deleted documents included (the caller applies deletions)."""
+    leaf = getattr(matcher, "child", matcher)
+    values: list[bytes] = []
+    if not isinstance(leaf, W3LeafMatcher):  # an inlined rare term: a few postings in memory
+        ids, weights = [], []
+        while leaf.is_active():
+            ids.append(leaf.id())
+            weights.append(leaf.weight())
+            if with_values:
+                values.append(leaf.value())
+            leaf.next()
+        return np.array(ids, dtype=np.int64), np.array(weights, dtype=np.float64), values
+    id_blocks: list[np.ndarray] = []
+    weight_blocks: list[np.ndarray] = []
+    postfile = leaf._postfile
+    while True:
+        raw = postfile.get(leaf._dataoffset, leaf._nextoffset - leaf._dataoffset)
+        block_ids, block_weights, block_values = pickle.loads(zlib.decompress(raw) if leaf._compression else raw)
+        count = leaf._blocklength
+        id_blocks.append(np.fromiter(itertools.accumulate(block_ids), dtype=np.int64, count=count))
+        if block_weights is None:
+            weight_blocks.append(np.ones(count))
+        elif isinstance(block_weights, float):
+            weight_blocks.append(np.full(count, block_weights))
+        else:
+            weight_blocks.append(np.asarray(block_weights, dtype=np.float64))
+        if with_values:
+            values.extend(block_values)
+        if leaf._lastblock:
+            break
+        leaf._goto(leaf._nextoffset)
+    return np.concatenate(id_blocks), np.concatenate(weight_blocks), values
