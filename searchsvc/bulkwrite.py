@@ -7,7 +7,6 @@ import heapq
 import marshal
 import os
 import pickle
-import zlib
 from array import array
 from itertools import groupby
 from pathlib import Path
@@ -21,7 +20,7 @@ from whoosh.util.numeric import _length_byte_cache
 from whoosh.writing import SegmentWriter
 
 from searchsvc.analysis import CharTokenizer, JiebaTokenizer, SubstringTokenizer
-from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache
+from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache, compress_block
 from searchsvc.textarrays import TextColumns, text_columns
 from searchsvc.textpool import Chunk, TextPool
 
@@ -82,7 +81,7 @@ class _ChunkLists:
             ws = weights[s:e]
             mini_weights = None if all(w == 1.0 for w in ws) else ws[0] if ws.count(ws[0]) == len(ws) else tuple(ws)
             data = ((docs[s], *self.gaps[s + 1:e]), mini_weights, tuple(values[s:e]) if values else None)
-            packed = zlib.compress(pickle.dumps(data, PICKLE_PROTOCOL), compression)
+            packed = compress_block(pickle.dumps(data, PICKLE_PROTOCOL), compression)
             info = pickle.dumps((e - s, docs[e - 1], max(ws), compression, min(lbytes[s:e]), max(lbytes[s:e])),
                                 PICKLE_PROTOCOL)
             size = len(info) + len(packed)

@@ -50,7 +50,9 @@ def test_markup_is_not_searchable(odd_posts: Path, tmp_path: Path) -> None:
         assert ids(tmp_path / "ix", markup) == [], markup
 
 
-def test_the_fast_writer_writes_the_same_index_as_whooshs_own(sample_posts: Path, tmp_path: Path) -> None:
+def test_the_fast_writer_writes_the_same_index_as_whooshs_own(
+    sample_posts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Text fields as arrays grouped by term with numpy (spilled to runs and merged by key range),
     other fields by term in memory: the postings, stored fields and lengths files byte for byte
     what Whoosh's writer produces, and the same term table, record for record (its hash tables
@@ -75,14 +77,11 @@ def test_the_fast_writer_writes_the_same_index_as_whooshs_own(sample_posts: Path
         writer = ix.writer(codec=InliningCodec(), compound=False) if limitmb is None else memory_writer(ix, limitmb)
         if name == "chunked":
             writer.pool.MAX_RUNS = 2
-            searchsvc.textpool.CHUNK_POSTINGS = 300
-        try:
-            for fields in posts:
-                writer.add_document(**fields)
-            writer.commit()
-        finally:
-            searchsvc.textpool.CHUNK_POSTINGS = 400_000
-        assert not list(target.glob("*.run")) and not list(target.glob("*.npy"))
+            monkeypatch.setattr(searchsvc.textpool, "CHUNK_POSTINGS", 300)
+        for fields in posts:
+            writer.add_document(**fields)
+        writer.commit()
+        assert not list(target.glob("*.run")) and not list(target.glob("*.bin"))
         found = {}
         for f in target.glob("MAIN_*"):
             if f.suffix == ".trm":
