@@ -155,8 +155,8 @@ def substring_matches(q: Substring, searcher: Any, lengths: np.ndarray) -> tuple
             continue
         starts: np.ndarray | None = None
         for j in sorted(range(len(terms)), key=lambda j: reader.doc_frequency(fieldname, terms[j])):
-            docs, _, values = read_postings(reader.postings(fieldname, terms[j]), with_values=True)
-            keys = _start_keys(docs, values, j, field.format)
+            docs, _, (blob, sizes) = read_postings(reader.postings(fieldname, terms[j]), with_values=True)
+            keys = _start_keys(docs, blob, sizes, j, field.format)
             starts = keys if starts is None else np.intersect1d(starts, keys, assume_unique=True)
             if not len(starts):
                 break
@@ -175,22 +175,23 @@ def substring_matches(q: Substring, searcher: Any, lengths: np.ndarray) -> tuple
     return np.concatenate(found_ids), np.concatenate(found_scores)
 
 
-def _start_keys(docs: np.ndarray, values: list[bytes], offset: int, fmt: Any) -> np.ndarray:
-    """(document << 32 | position - offset) for every position of one term: where the phrase
-    would start if this term is its offset-th. Sorted and unique."""
-    sizes = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-    blob = np.frombuffer(b"".join(values), dtype=np.uint8)
+def _start_keys(docs: np.ndarray, blob: bytes, sizes: np.ndarray, offset: int, fmt: Any) -> np.ndarray:
+    """(document << 32 | position - offset) for every position of one term, from its postings'
+    packed positions (`blob`, `sizes` bytes each): where the phrase would start if this term is
+    its offset-th. Sorted and unique."""
+    data = np.frombuffer(blob, dtype=np.uint8)
     heads = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    if len(blob) and (blob[heads] == ord("H")).all() and sizes.size:
+    if len(data) and (data[heads] == ord("H")).all():
         counts = (sizes - 1) // 2
-        body = np.ones(len(blob), dtype=bool)
+        body = np.ones(len(data), dtype=bool)
         body[heads] = False
-        gaps = blob[body].view("=u2").astype(np.int64)
+        gaps = data[body].view("=u2").astype(np.int64)
         positions = np.cumsum(gaps)
         before = np.concatenate([[0], np.cumsum(counts)[:-1]])
         positions -= np.repeat(positions[before] - gaps[before], counts)
     else:  # some positions needed 32 bits, or an unexpected format: decode one by one
-        decoded = [fmt.decode_positions(v) for v in values]
+        ends = np.cumsum(sizes).tolist()
+        decoded = [fmt.decode_positions(blob[a:b]) for a, b in zip([0, *ends], ends)]
         counts = np.fromiter(map(len, decoded), dtype=np.int64, count=len(decoded))
         positions = np.fromiter((p for ps in decoded for p in ps), dtype=np.int64, count=int(counts.sum()))
     keys = (np.repeat(docs, counts) << 32) | (positions - offset)

@@ -122,6 +122,19 @@ def test_same_after_incremental_commits_and_deletions(sample_posts: Path, tmp_pa
         assert assert_same(index) > len(CASES)
 
 
+def test_same_for_a_post_whose_positions_need_32_bits(sample_posts: Path, tmp_path: Path) -> None:
+    """A phrase at both ends of a post of 90,000 substring units: gaps of 65,536 and more are
+    packed in 32 bits, which the array decoding of positions hands to the per-posting decoder."""
+    filler = "，".join(f"第{n}段" for n in range(30000))
+    (sample_posts / "2026" / "long.md").write_text(
+        f"---\ntitle: 长文\n---\n人工智能开头。{filler}。结尾的人工智能。\n", encoding="utf-8")
+    update_index(sample_posts, tmp_path / "ix")
+    with SearchIndex(tmp_path / "ix") as index:
+        assert assert_same(index) > len(CASES)
+        hits = run_query(index, make_request({"q": ['"人工智能"']}))
+        assert "2026/long.md" in [h.id for h in hits.hits]
+
+
 def test_date_order_matches_whoosh_sorting(sample_index: SearchIndex) -> None:
     searcher = sample_index.searcher()
     evaluator = BulkEvaluator(searcher, sample_index.arrays(searcher))
