@@ -20,7 +20,7 @@ from whoosh.util.numeric import _length_byte_cache
 from whoosh.writing import SegmentWriter
 
 from searchsvc.analysis import CharTokenizer, JiebaTokenizer, SubstringTokenizer
-from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, PackedValues, _LengthCache, block_data, compress_block
+from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache, compress_block
 from searchsvc.textarrays import TextColumns, text_columns
 from searchsvc.textpool import Chunk, TextPool
 
@@ -57,38 +57,31 @@ def write_text_field(fieldwriter: Any, fieldname: str, fieldobj: Any, chunks: It
 
 
 class _ChunkLists:
-    """A chunk's postings as the Python objects W3's blocks and inlined postings are made of."""
+    """A chunk's postings as Python lists, which is what W3's pickled blocks hold."""
 
     def __init__(self, chunk: Chunk, length_bytes: np.ndarray, with_values: bool) -> None:
         self.docs = chunk.docs.tolist()
-        self.gaps = np.diff(chunk.docs.astype(np.int64), prepend=0).astype(np.uint32)
+        self.gaps = np.diff(chunk.docs.astype(np.int64), prepend=0).tolist()
         self.weights = chunk.weights.astype(np.float64).tolist()
         self.lbytes = length_bytes[chunk.docs].tolist()
-        self.voffsets = chunk.voffsets
-        self.offsets = chunk.voffsets.tolist()
-        self.blob = chunk.values.tobytes() if with_values else None
+        blob, offsets = chunk.values.tobytes(), chunk.voffsets.tolist()
+        self.values = [blob[a:b] for a, b in zip(offsets, offsets[1:])] if with_values else None
 
     def inlined(self, a: int, b: int) -> tuple[tuple[int, ...], tuple[float, ...], tuple[bytes, ...]]:
-        blob, offsets = self.blob, self.offsets
-        values = tuple(blob[offsets[i]:offsets[i + 1]] for i in range(a, b)) if blob is not None else (b"",) * (b - a)
+        values = tuple(self.values[a:b]) if self.values else (b"",) * (b - a)
         return tuple(self.docs[a:b]), tuple(self.weights[a:b]), values
 
     def blocks(self, a: int, b: int, blocklimit: int, compression: int) -> bytes:
-        """W3PostingsWriter's blocks for postings [a, b) in codec.block_data's layout, pickled and
-        compressed, each after its length and pickled statistics."""
-        docs, weights, lbytes, offsets = self.docs, self.weights, self.lbytes, self.offsets
+        """W3PostingsWriter's blocks for postings [a, b): (ids as gaps, weights minified, values),
+        pickled and compressed, each after its length and pickled statistics."""
+        docs, weights, lbytes, values = self.docs, self.weights, self.lbytes, self.values
         out = [WHOOSH3_HEADER_MAGIC]
         for s in range(a, b, blocklimit):
             e = min(b, s + blocklimit)
-            gaps = array("I")
-            gaps.frombytes(self.gaps[s:e].tobytes())
-            gaps[0] = docs[s]
-            values = None
-            if self.blob is not None:
-                ends = (self.voffsets[s + 1:e + 1] - offsets[s]).astype(np.uint32).tobytes()
-                values = PackedValues(self.blob[offsets[s]:offsets[e]], ends)
             ws = weights[s:e]
-            packed = compress_block(pickle.dumps(block_data(gaps, ws, values), PICKLE_PROTOCOL), compression)
+            mini_weights = None if all(w == 1.0 for w in ws) else ws[0] if ws.count(ws[0]) == len(ws) else tuple(ws)
+            data = ((docs[s], *self.gaps[s + 1:e]), mini_weights, tuple(values[s:e]) if values else None)
+            packed = compress_block(pickle.dumps(data, PICKLE_PROTOCOL), compression)
             info = pickle.dumps((e - s, docs[e - 1], max(ws), compression, min(lbytes[s:e]), max(lbytes[s:e])),
                                 PICKLE_PROTOCOL)
             size = len(info) + len(packed)

@@ -28,7 +28,6 @@ from whoosh.filedb.filetables import OrderedHashWriter, _dir_entry
 from whoosh.filedb.structfile import StructFile
 from whoosh.system import pack_int
 from whoosh.util.numeric import byte_to_length, length_to_byte
-from whoosh.util.numlists import delta_encode
 
 if TYPE_CHECKING:
     from searchsvc.bulkwrite import TermPostings
@@ -46,44 +45,6 @@ def compress_block(data: bytes, level: int) -> bytes:
     to compress a small block (same output size here; measured 22 -> 10 us for a 133-byte block)."""
     packer = zlib.compressobj(level, zlib.DEFLATED, 12)
     return packer.compress(data) + packer.flush()
-
-
-class PackedValues:
-    """A block's posting values as one bytes object plus their end offsets, indexed like the tuple
-    of bytes Whoosh's matcher expects: one object to pickle and unpickle instead of one per
-    posting, and positions that decode as one array (substring.py)."""
-
-    __slots__ = ("blob", "ends")
-
-    def __init__(self, blob: bytes, ends: bytes) -> None:
-        self.blob = blob
-        self.ends = memoryview(ends).cast("I")
-
-    @classmethod
-    def of(cls, values: list[bytes]) -> PackedValues:
-        return cls(b"".join(values), array("I", itertools.accumulate(map(len, values))).tobytes())
-
-    def __len__(self) -> int:
-        return len(self.ends)
-
-    def __getitem__(self, i: int) -> bytes:
-        if i < 0:
-            i += len(self.ends)
-        return self.blob[self.ends[i - 1] if i else 0:self.ends[i]]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return PackedValues, (self.blob, self.ends.tobytes())
-
-
-def block_data(gaps: array[int], weights: list[float], values: Any) -> tuple[Any, Any, Any]:
-    """A block's (ids, weights, values) as stored: the ids as gaps (the first one from 0) in an
-    array, the weights None when all are 1, one float when all are equal, else an array; arrays
-    pickle as their bytes, where Whoosh's tuples pickle one object per posting. Whoosh's matcher
-    reads all of these (it only iterates and indexes them)."""
-    first = weights[0]
-    if weights.count(first) == len(weights):
-        return gaps, None if first == 1.0 else first, values
-    return gaps, array("f", weights), values
 
 
 class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
@@ -105,13 +66,11 @@ class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
         return super().finish_postings()
 
     def _write_block(self, last: bool = False) -> None:
-        """W3PostingsWriter's, with block_data's layout, pickled with PICKLE_PROTOCOL."""
+        """W3PostingsWriter's, pickled with PICKLE_PROTOCOL."""
         if not self._blockcount:
             self._postfile.write(WHOOSH3_HEADER_MAGIC)
         self._terminfo.add_block(self)
-        fixed = self._format.fixed_value_size()
-        values: Any = self._mini_values() if fixed is not None and fixed >= 0 else PackedValues.of(self._values)
-        data = block_data(array("I", delta_encode(self._ids)), self._weights.tolist(), values)
+        data = (self._mini_ids(), self._mini_weights(), self._mini_values())
         databytes = compress_block(pickle.dumps(data, PICKLE_PROTOCOL), self._compression)
         ids = self._ids
         info = (len(ids), ids[-1], self._maxweight, self._compression,
@@ -366,7 +325,7 @@ def _probe(homes: list[int], slots: int) -> list[int]:
 def read_postings(matcher: Any, with_values: bool = False) -> tuple[np.ndarray, np.ndarray, tuple[bytes, np.ndarray]]:
     """A term's postings in one segment — document numbers, weights and (when asked) the values
     as one bytes object and each value's size — read a whole block at a time, deleted documents
-    included (the caller applies deletions). Reads block_data's layout and Whoosh's own."""
+    included (the caller applies deletions)."""
     leaf = getattr(matcher, "child", matcher)
     blobs: list[bytes] = []
     sizes: list[np.ndarray] = []
@@ -392,22 +351,14 @@ def read_postings(matcher: Any, with_values: bool = False) -> tuple[np.ndarray, 
         count, _, _, compression, _, _ = pickle.load(stream)  # the block's statistics
         raw = buf[stream.tell():at + 4 + abs(size)]
         block_ids, block_weights, block_values = pickle.loads(zlib.decompress(raw) if compression else raw)
-        if isinstance(block_ids, array):
-            id_blocks.append(np.cumsum(np.frombuffer(block_ids, dtype=np.uint32), dtype=np.int64))
-        else:
-            id_blocks.append(np.fromiter(itertools.accumulate(block_ids), dtype=np.int64, count=count))
+        id_blocks.append(np.fromiter(itertools.accumulate(block_ids), dtype=np.int64, count=count))
         if block_weights is None:
             weight_blocks.append(np.ones(count))
         elif isinstance(block_weights, float):
             weight_blocks.append(np.full(count, block_weights))
-        elif isinstance(block_weights, array):
-            weight_blocks.append(np.frombuffer(block_weights, dtype=np.float32).astype(np.float64))
         else:
             weight_blocks.append(np.asarray(block_weights, dtype=np.float64))
-        if with_values and isinstance(block_values, PackedValues):
-            blobs.append(block_values.blob)
-            sizes.append(np.diff(np.frombuffer(block_values.ends, dtype=np.uint32), prepend=0).astype(np.int64))
-        elif with_values:
+        if with_values:
             blobs.append(b"".join(block_values))
             sizes.append(np.fromiter(map(len, block_values), dtype=np.int64, count=count))
         if size < 0:
