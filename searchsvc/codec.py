@@ -69,7 +69,8 @@ class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
         """W3PostingsWriter's, pickled with PICKLE_PROTOCOL."""
         if not self._blockcount:
             self._postfile.write(WHOOSH3_HEADER_MAGIC)
-        self._terminfo.add_block(self)
+        terminfo: Any = self._terminfo
+        terminfo.add_block(self)
         data = (self._mini_ids(), self._mini_weights(), self._mini_values())
         databytes = compress_block(pickle.dumps(data, PICKLE_PROTOCOL), self._compression)
         ids = self._ids
@@ -167,11 +168,16 @@ class _TrackedFile(StructFile):  # type: ignore[misc]
 class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
     def __init__(self, codec: Any, storage: Any, segment: Any) -> None:  # W3FieldWriter's, with our files
         self._codec, self._storage, self._segment = codec, storage, segment
-        self._fieldname = self._fieldid = self._btext = self._fieldobj = self._format = None
+        self._fieldname: Any = None
+        self._fieldid: Any = None
+        self._btext: Any = None
+        self._fieldobj: Any = None
+        self._format: Any = None
         self._tindex = TermTableWriter(_TrackedFile(self._create_file(W3Codec.TERMS_EXT)))
-        self._fieldmap = self._tindex.extras["fieldmap"] = {}
+        self._fieldmap: dict[str, int] = {}
+        self._tindex.extras["fieldmap"] = self._fieldmap
         self._postfile = _TrackedFile(self._create_file(W3Codec.POSTS_EXT))
-        self._postwriter = None
+        self._postwriter: Any = None
         self._infield = False
         self.is_closed = False
 

@@ -38,7 +38,7 @@ class TextPool:
         self.positional: dict[str, bool] = {}
         self.pending: dict[str, list[tuple[int, TermColumns, float]]] = {}
         self.pending_count = 0
-        self.runs: list[dict[str, dict[str, np.ndarray]]] = []
+        self.runs: list[dict[str, dict[str, Any]]] = []  # per field: _RunArray files and a key sample
         self.paths: list[Path] = []
 
     def add(self, fieldname: str, docnum: int, columns: TermColumns, field_boost: float, positional: bool) -> None:
@@ -62,7 +62,11 @@ class TextPool:
 
     def add_terms(self, fieldname: str, terms: Iterable[tuple[Any, bytes, Any, Any, Any]]) -> None:
         """Postings that arrive already grouped by term (from segments being merged) as one run."""
-        keys, longs, docs, weights, values = [], [], [], [], []
+        keys: list[np.ndarray] = []
+        longs: list[np.ndarray] = []
+        docs: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        values: list[bytes] = []
         for _, tbytes, tdocs, tweights, tvalues in terms:
             text = tbytes.decode("utf-8")
             codes = np.frombuffer(text[:PACKED_CHARS].encode("utf-32-le"), dtype="<u4")
@@ -95,7 +99,7 @@ class TextPool:
             numbers.append(long)
         return numbers
 
-    def _save(self, run: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
+    def _save(self, run: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         saved: dict[str, dict[str, Any]] = {}
         for fieldname, arrays in run.items():
             saved[fieldname] = {"sample": arrays["keys"][::SAMPLE_STEP].copy()}
