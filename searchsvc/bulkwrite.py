@@ -21,6 +21,7 @@ from whoosh.writing import SegmentWriter
 
 from searchsvc.analysis import CharTokenizer, JiebaTokenizer, SubstringTokenizer
 from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache, compress_block
+from searchsvc.index import PackedPositions, WeightOnly
 from searchsvc.textarrays import TextColumns, text_columns
 from searchsvc.textpool import Chunk, TextPool
 
@@ -285,8 +286,6 @@ class _TableWriter(SegmentWriter):  # type: ignore[misc]
 
 def _text_kind(field: Any) -> tuple[str, bool] | None:
     """Which TextColumns a field indexes, if textarrays computes its terms exactly."""
-    from searchsvc.index import PackedPositions, WeightOnly
-
     analyzer, fmt = getattr(field, "analyzer", None), getattr(field, "format", None)
     if type(fmt) not in (PackedPositions, WeightOnly) or field.vector or field.separate_spelling():
         return None
