@@ -11,8 +11,8 @@ longer terms are returned as strings for the writer to number.
 from __future__ import annotations
 
 import re
-from operator import itemgetter
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+
 from searchsvc.textarrays import PACKED_CHARS, TermColumns, pack_terms, unpack_terms
 
 RUN_ARRAYS = ("keys", "long", "docs", "weights")
