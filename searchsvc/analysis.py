@@ -13,10 +13,13 @@ from whoosh.analysis import Token, Tokenizer
 
 from searchsvc.markup import ZERO_WIDTH
 
-CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+CJK_BOUNDS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))
+CJK_RANGES = "".join(f"{chr(low)}-{chr(high)}" for low, high in CJK_BOUNDS)
 _CJK = re.compile(f"[{CJK_RANGES}]")
+# A run of letters or digits that are not CJK: one unit of the substring representation.
+OTHER_RUN = f"(?:(?![{CJK_RANGES}])[^\\W_])+"
 # A unit of the substring representation: one CJK character, or one run of other letters/digits.
-_UNIT = re.compile(f"[{CJK_RANGES}]|(?:(?![{CJK_RANGES}])[^\\W_])+")
+_UNIT = re.compile(f"[{CJK_RANGES}]|{OTHER_RUN}")
 _WORDISH = re.compile(r"[^\W_]")
 
 

@@ -20,7 +20,7 @@ from whoosh.util.numeric import _length_byte_cache
 from whoosh.writing import SegmentWriter
 
 from searchsvc.analysis import CharTokenizer, JiebaTokenizer, SubstringTokenizer
-from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache, compress_block
+from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache, block_bytes
 from searchsvc.index import PackedPositions, WeightOnly
 from searchsvc.textarrays import TextColumns, text_columns
 from searchsvc.textpool import Chunk, TextPool
@@ -73,20 +73,14 @@ class _ChunkLists:
         return tuple(self.docs[a:b]), tuple(self.weights[a:b]), values
 
     def blocks(self, a: int, b: int, blocklimit: int, compression: int) -> bytes:
-        """W3PostingsWriter's blocks for postings [a, b): (ids as gaps, weights minified, values),
-        pickled and compressed, each after its length and pickled statistics."""
+        """W3PostingsWriter's blocks for postings [a, b)."""
         docs, weights, lbytes, values = self.docs, self.weights, self.lbytes, self.values
         out = [WHOOSH3_HEADER_MAGIC]
         for s in range(a, b, blocklimit):
             e = min(b, s + blocklimit)
             ws = weights[s:e]
-            mini_weights = None if all(w == 1.0 for w in ws) else ws[0] if ws.count(ws[0]) == len(ws) else tuple(ws)
-            data = ((docs[s], *self.gaps[s + 1:e]), mini_weights, tuple(values[s:e]) if values else None)
-            packed = compress_block(pickle.dumps(data, PICKLE_PROTOCOL), compression)
-            info = pickle.dumps((e - s, docs[e - 1], max(ws), compression, min(lbytes[s:e]), max(lbytes[s:e])),
-                                PICKLE_PROTOCOL)
-            size = len(info) + len(packed)
-            out += [pack_int(-size if e == b else size), info, packed]
+            out.append(block_bytes((docs[s], *self.gaps[s + 1:e]), ws, tuple(values[s:e]) if values else None,
+                                   docs[e - 1], max(ws), (min(lbytes[s:e]), max(lbytes[s:e])), compression, e == b))
         return b"".join(out)
 
 
@@ -242,8 +236,9 @@ class _TableWriter(SegmentWriter):  # type: ignore[misc]
                 length = 0
                 kind = self.text_fields.get(fieldname) if isinstance(value, str) else None
                 if kind is not None:
-                    columns = getattr(analyzed.get(id(value)) or analyzed.setdefault(
-                        id(value), text_columns(value, field.analyzer.engine, field.analyzer.userdict)), kind[0])
+                    if id(value) not in analyzed:  # title and body each feed three fields
+                        analyzed[id(value)] = text_columns(value, field.analyzer.engine, field.analyzer.userdict)
+                    columns = getattr(analyzed[id(value)], kind[0])
                     self.text_pool.add(fieldname, docnum, columns, field.format.field_boost, kind[1])
                     length = columns.length
                 elif field.indexed:

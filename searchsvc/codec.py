@@ -47,6 +47,19 @@ def compress_block(data: bytes, level: int) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
+def block_bytes(gaps: tuple[int, ...], weights: list[float], values: tuple[bytes, ...] | None, last_id: int,
+                max_weight: float, length_bytes: tuple[int, int], compression: int, last: bool) -> bytes:
+    """One W3 block as Whoosh reads it: its size (negative for a term's last block), its pickled
+    statistics, then its pickled (id gaps, weights, values), compressed. Weights are minified as
+    Whoosh does: None when all are 1, one number when all are equal."""
+    first = weights[0]
+    mini_weights = (None if first == 1.0 else first) if weights.count(first) == len(weights) else tuple(weights)
+    data = compress_block(pickle.dumps((gaps, mini_weights, values), PICKLE_PROTOCOL), compression)
+    info = pickle.dumps((len(gaps), last_id, max_weight, compression, *length_bytes), PICKLE_PROTOCOL)
+    size = len(info) + len(data)
+    return pack_int(-size if last else size) + info + data
+
+
 class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
     """Whoosh 2.7's inlining calls a method that does not exist (`set_inline`), so its default
     inline limit of 1 turns inlining off. Most bigram terms occur in one or two posts; writing
@@ -66,22 +79,16 @@ class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
         return super().finish_postings()
 
     def _write_block(self, last: bool = False) -> None:
-        """W3PostingsWriter's, pickled with PICKLE_PROTOCOL."""
+        """W3PostingsWriter's, encoded by block_bytes."""
         if not self._blockcount:
             self._postfile.write(WHOOSH3_HEADER_MAGIC)
         terminfo: Any = self._terminfo
         terminfo.add_block(self)
-        data = (self._mini_ids(), self._mini_weights(), self._mini_values())
-        databytes = compress_block(pickle.dumps(data, PICKLE_PROTOCOL), self._compression)
-        ids = self._ids
-        info = (len(ids), ids[-1], self._maxweight, self._compression,
-                length_to_byte(self._minlength), length_to_byte(self._maxlength))
-        infobytes = pickle.dumps(info, PICKLE_PROTOCOL)
-        size = len(infobytes) + len(databytes)
-        self._postfile.write(pack_int(-size if last else size) + infobytes + databytes)
+        lengths = (length_to_byte(self._minlength), length_to_byte(self._maxlength))
+        self._postfile.write(block_bytes(self._mini_ids(), self._weights.tolist(), self._mini_values(), self._ids[-1],
+                                         self._maxweight, lengths, self._compression, last))
         self._blockcount += 1
         self._new_block()
-
 
     def add_many(self, ids: Any, weights: Any, values: list[bytes] | None, lengths: list[int]) -> None:
         """add_posting for all of one term's postings, a block-sized slice at a time."""
@@ -136,6 +143,13 @@ class _LengthCache:
         return getattr(self._lengths, name)
 
 
+def _length_cache(lengths: Any) -> _LengthCache | None:
+    """A _LengthCache over a per-document reader (the one given, if it is one already)."""
+    if not lengths or isinstance(lengths, _LengthCache):
+        return lengths  # type: ignore[no-any-return]
+    return _LengthCache(lengths)
+
+
 class _TrackedFile(StructFile):  # type: ignore[misc]
     """The postings file being written, counting its own position: Whoosh asks tell() for every
     term, and each answer costs a system call (measured: 17.6 -> 23.5 docs/s on 500 posts)."""
@@ -186,12 +200,12 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
         self._postwriter.start_postings(self._fieldobj.format, _TermInfo())
 
     def add_postings(self, schema: Schema, lengths: Any, items: Any) -> None:
-        super().add_postings(schema, _LengthCache(lengths) if lengths else lengths, items)
+        super().add_postings(schema, _length_cache(lengths), items)
 
     def add_terms(self, schema: Schema, lengths: Any, terms: Iterator[TermPostings]) -> None:
         """add_postings for postings grouped by term (a PostingTable's): one call per term, not
         several per posting. Writes the same files."""
-        cache = _LengthCache(lengths) if lengths else None
+        cache = _length_cache(lengths)
         lastfn = None
         table: list[int] = []
         for fieldname, tbytes, docs, weights, values in terms:
@@ -256,19 +270,23 @@ class TermTableWriter(OrderedHashWriter):  # type: ignore[misc]
         self._values: list[bytes] = []
 
     def add(self, key: bytes, value: bytes) -> None:
-        if key <= (self._keys[-1] if self._keys else self.lastkey):
-            raise ValueError(f"Keys must increase: {self.lastkey!r}..{key!r}")
+        self._check_order(key)
         self._keys.append(key)
         self._values.append(value)
         if len(self._keys) >= 4096:
             self._flush()
 
     def add_many(self, keys: list[bytes], values: list[bytes]) -> None:
-        if keys and keys[0] <= (self._keys[-1] if self._keys else self.lastkey):
-            raise ValueError(f"Keys must increase: {self.lastkey!r}..{keys[0]!r}")
+        if keys:
+            self._check_order(keys[0])
         self._keys.extend(keys)
         self._values.extend(values)
         self._flush()
+
+    def _check_order(self, key: bytes) -> None:
+        previous = self._keys[-1] if self._keys else self.lastkey
+        if key <= previous:
+            raise ValueError(f"Keys must increase: {previous!r}..{key!r}")
 
     def _flush(self) -> None:
         keys, values = self._keys, self._values
@@ -285,9 +303,15 @@ class TermTableWriter(OrderedHashWriter):  # type: ignore[misc]
             zip((heads[i:i + 8] for i in range(0, len(heads), 8)), keys, values))))
         self.lastkey = keys[-1]
 
-    def _write_hashes(self) -> None:
+    def _all_positions(self) -> np.ndarray:
+        """Every record's position, in one array (close() asks for it twice)."""
         self._flush()
-        positions = np.concatenate(self._positions) if self._positions else np.zeros(0, dtype=np.int64)
+        if len(self._positions) != 1:
+            self._positions = [np.concatenate(self._positions) if self._positions else np.zeros(0, dtype=np.int64)]
+        return self._positions[0]
+
+    def _write_hashes(self) -> None:
+        positions = self._all_positions()
         hashes = np.concatenate(self._hashes) if self._hashes else np.zeros(0, dtype=np.uint32)
         buckets = hashes & 255
         order = np.argsort(buckets, kind="stable")
@@ -307,7 +331,7 @@ class TermTableWriter(OrderedHashWriter):  # type: ignore[misc]
         self.dbfile.write(b"".join(_dir_entry.pack(pos, slots) for pos, slots in self.directory))
 
     def _write_extras(self) -> None:
-        positions = np.concatenate(self._positions) if self._positions else np.zeros(0, dtype=np.int64)
+        positions = self._all_positions()
         top = int(positions[-1]) if len(positions) else 0
         typecode = "H" if top < 2**16 else "i" if top < 2**31 else "I" if top < 2**32 else "q"
         self.extras["indextype"] = typecode

@@ -153,8 +153,9 @@ def substring_matches(q: Substring, searcher: Any, lengths: np.ndarray) -> tuple
         terms = [field.to_bytes(word) for word in q.words]
         if not terms or any((fieldname, t) not in reader for t in terms):
             continue
+        dfs = [reader.doc_frequency(fieldname, t) for t in terms]
         starts: np.ndarray | None = None
-        for j in sorted(range(len(terms)), key=lambda j: reader.doc_frequency(fieldname, terms[j])):
+        for j in sorted(range(len(terms)), key=dfs.__getitem__):
             docs, _, (blob, sizes) = read_postings(reader.postings(fieldname, terms[j]), with_values=True)
             keys = _start_keys(docs, blob, sizes, j, field.format)
             starts = keys if starts is None else np.intersect1d(starts, keys, assume_unique=True)
@@ -163,7 +164,7 @@ def substring_matches(q: Substring, searcher: Any, lengths: np.ndarray) -> tuple
         if starts is None or not len(starts):
             continue
         docs, counts = np.unique(starts >> 32, return_counts=True)
-        rarest = min(terms, key=lambda t: reader.doc_frequency(fieldname, t))
+        rarest = terms[dfs.index(min(dfs))]  # the first of the rarest, as _SubstringMatcher picks
         scorer = weighting.scorer(sub, fieldname, rarest)
         tf = counts.astype(np.float64)
         fl = lengths[docs + offset]

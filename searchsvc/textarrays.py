@@ -16,10 +16,15 @@ from operator import itemgetter
 
 import numpy as np
 
-from searchsvc.analysis import CJK_RANGES, WHOLE_WORD_BONUS, get_segmenter, normalize
+from searchsvc.analysis import (
+    CJK_BOUNDS,
+    OTHER_RUN,
+    WHOLE_WORD_BONUS,
+    get_segmenter,
+    normalize,
+)
 
-_OTHER_RUN = re.compile(f"(?:(?![{CJK_RANGES}])[^\\W_])+")
-_CJK_BOUNDS = [(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F)]
+_OTHER_RUN = re.compile(OTHER_RUN)
 _START, _END = itemgetter(1), itemgetter(2)
 CHAR_BITS = 21
 PACKED_CHARS = 3
@@ -85,7 +90,7 @@ def text_columns(value: str, engine: str = "auto", userdict: str | None = None) 
     size = len(norm)
     cp = np.frombuffer(norm.encode("utf-32-le"), dtype="<u4")
     cjk = np.zeros(size + 1, dtype=bool)  # one past the end, so `cjk[c + 1]` needs no bounds check
-    for low, high in _CJK_BOUNDS:
+    for low, high in CJK_BOUNDS:
         cjk[:size] |= (cp >= low) & (cp <= high)
     cp = np.concatenate([cp, np.zeros(PACKED_CHARS - 1, dtype="<u4")])
 
@@ -105,9 +110,9 @@ def text_columns(value: str, engine: str = "auto", userdict: str | None = None) 
     keep = wordish[w_ends] > wordish[w_starts]
     w_starts, w_ends = w_starts[keep], w_ends[keep]
     # Whole jieba words of one or two characters, by start: the units that get the bonus.
-    whole = [np.zeros(size + 1, dtype=bool) for _ in range(3)]
-    for n in (1, 2):
-        whole[n][w_starts[w_ends - w_starts == n]] = True
+    whole = {n: np.zeros(size + 1, dtype=bool) for n in (1, 2)}
+    for n, starts in whole.items():
+        starts[w_starts[w_ends - w_starts == n]] = True
 
     # Words: the tokens that hold a CJK character.
     cjk_before = np.concatenate([[0], np.cumsum(cjk[:size])])

@@ -41,6 +41,7 @@ class TextPool:
         self.pending_count = 0
         self.runs: list[dict[str, dict[str, Any]]] = []  # per field: _RunArray files and a key sample
         self.paths: list[Path] = []
+        self._long_order_cache: tuple[list[str], np.ndarray] | None = None
 
     def add(self, fieldname: str, docnum: int, columns: TermColumns, field_boost: float, positional: bool) -> None:
         self.positional[fieldname] = positional
@@ -115,9 +116,7 @@ class TextPool:
         runs = [run[fieldname] for run in self.runs if fieldname in run]
         if not runs:
             return
-        long_terms = sorted(self.long_ids, key=self.long_ids.__getitem__)
-        rank = np.zeros(len(long_terms) + 1, dtype=np.uint32)
-        rank[1 + np.argsort(np.array(long_terms, dtype=object), kind="stable")] = np.arange(1, len(long_terms) + 1)
+        long_terms, rank = self._long_order()
         bounds = _key_bounds([r["sample"] for r in runs], sum(r["keys"].size for r in runs))
         # where each range starts and ends in each run: the runs' keys are read once, one at a time
         cuts = [np.concatenate([[0], np.searchsorted(r["keys"].read(), bounds), [r["keys"].size]]) for r in runs]
@@ -131,6 +130,16 @@ class TextPool:
                     parts.append({name: r[name].read(a, b) for name in RUN_ARRAYS} | {"voffsets": offsets, "values": values})
             if parts:
                 yield Chunk.merge(parts, rank, long_terms)
+
+    def _long_order(self) -> tuple[list[str], np.ndarray]:
+        """The long terms by number, and each number's rank in string order (0 for none). Sorted
+        again only when terms were added since: every text field's merge asks for it."""
+        if self._long_order_cache is None or len(self._long_order_cache[0]) != len(self.long_ids):
+            long_terms = sorted(self.long_ids, key=self.long_ids.__getitem__)
+            rank = np.zeros(len(long_terms) + 1, dtype=np.uint32)
+            rank[1 + np.argsort(np.array(long_terms, dtype=object), kind="stable")] = np.arange(1, len(long_terms) + 1)
+            self._long_order_cache = (long_terms, rank)
+        return self._long_order_cache
 
     def cleanup(self) -> None:
         self.pending, self.runs = {}, []
@@ -236,8 +245,8 @@ class Chunk:
         weights = np.concatenate([p["weights"] for p in parts])
         sizes = np.concatenate([np.diff(p["voffsets"]) for p in parts])
         values = np.concatenate([p["values"] for p in parts])
-        order = np.lexsort((docs, rank[long], keys))
-        if len(parts) > 1 or long.any():
+        if len(parts) > 1 or long.any():  # one run of short terms is in order already
+            order = np.lexsort((docs, rank[long], keys))
             keys, long, docs, weights = keys[order], long[order], docs[order], weights[order]
             if len(values):
                 starts = np.concatenate([[0], np.cumsum(sizes)])[order]
