@@ -1,5 +1,5 @@
-"""Index stage: segment files written from postings grouped by term (textpool.py), in Whoosh's
-W3 format: only the per-term and per-block work of the format is left to Python."""
+"""Index stage: segment files written from postings grouped by term (textpool.py), as
+codec.InliningCodec writes them: only the per-term work of the format is left to Python."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
+from whoosh.codec.whoosh3 import W3TermInfo
 from whoosh.index import Index
 from whoosh.system import pack_int, pack_long, pack_ushort
 from whoosh.util.numeric import _length_byte_cache
 from whoosh.writing import SegmentWriter
 
 from searchsvc.analysis import CharTokenizer, JiebaTokenizer, SubstringTokenizer
-from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache, block_bytes
+from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache, encode_list
 from searchsvc.index import PackedPositions, WeightOnly
 from searchsvc.textarrays import TextColumns, text_columns
 from searchsvc.textpool import Chunk, TextPool
@@ -32,56 +32,57 @@ _HEAD = np.dtype([("inlined", "u1"), ("weight", ">f4"), ("df", ">u4"), ("minleng
 
 
 def write_text_field(fieldwriter: Any, fieldname: str, fieldobj: Any, chunks: Iterable[Chunk],
-                     lengths: np.ndarray, inlinelimit: int, blocklimit: int, compression: int) -> None:
-    """The field's terms, postings and term-table records, as W3FieldWriter would write them."""
+                     lengths: np.ndarray, inlinelimit: int, compression: int) -> None:
+    """The field's terms, postings and term-table records, as _FieldWriter would write them."""
     fieldwriter.start_field(fieldname, fieldobj)
     prefix = pack_ushort(fieldwriter._fieldid)
     postfile = fieldwriter._postfile
     with_values = fieldobj.format.fixed_value_size() != 0
     length_bytes = np.minimum(np.searchsorted(_LENGTH_TABLE, lengths), 255)
     for chunk in chunks:
-        postings = _ChunkLists(chunk, length_bytes, with_values)
         heads = _term_heads(chunk, length_bytes, inlinelimit)
+        starts = chunk.starts
+        inlined = np.diff(starts) < inlinelimit
+        rare = _RareLists(chunk, inlined, with_values)
+        gaps = np.diff(chunk.docs.astype(np.int64), prepend=0)
+        gaps[starts[:-1]] = chunk.docs[starts[:-1]]  # each list's first gap is its first document
+        sizes = np.diff(chunk.voffsets) if with_values else None
+        weights, voffsets, values = chunk.weights, chunk.voffsets.tolist(), chunk.values
         keys, infos = [], []
-        starts = chunk.starts.tolist()
-        for i, (term, a, b) in enumerate(zip(chunk.terms, starts, starts[1:])):
+        for i, (term, a, b, inline) in enumerate(zip(chunk.terms, starts.tolist(), starts[1:].tolist(),
+                                                    inlined.tolist())):
             keys.append(prefix + term.encode("utf-8"))
             head = heads[i * _INFO.size:(i + 1) * _INFO.size]
-            if b - a < inlinelimit:
-                infos.append(head + pickle.dumps(postings.inlined(a, b), PICKLE_PROTOCOL))
+            if inline:
+                infos.append(head + pickle.dumps(rare.postings(i), PICKLE_PROTOCOL))
             else:
-                start = postfile.tell()
-                postfile.write(postings.blocks(a, b, blocklimit, compression))
-                infos.append(head + pack_long(start) + pack_int(postfile.tell() - start))
+                data = encode_list(gaps[a:b], weights[a:b], sizes[a:b] if sizes is not None else None,
+                                   values[voffsets[a]:voffsets[b]].tobytes() if with_values else b"", compression)
+                infos.append(head + pack_long(postfile.tell()) + pack_int(len(data)))
+                postfile.write(data)
         fieldwriter._tindex.add_many(keys, infos)
     fieldwriter.finish_field()
 
 
-class _ChunkLists:
-    """A chunk's postings as Python lists, which is what W3's pickled blocks hold."""
+class _RareLists:
+    """The inlined terms' postings of a chunk as the Python tuples the term table pickles."""
 
-    def __init__(self, chunk: Chunk, length_bytes: np.ndarray, with_values: bool) -> None:
-        self.docs = chunk.docs.tolist()
-        self.gaps = np.diff(chunk.docs.astype(np.int64), prepend=0).tolist()
-        self.weights = chunk.weights.astype(np.float64).tolist()
-        self.lbytes = length_bytes[chunk.docs].tolist()
-        blob, offsets = chunk.values.tobytes(), chunk.voffsets.tolist()
-        self.values = [blob[a:b] for a, b in zip(offsets, offsets[1:])] if with_values else None
+    def __init__(self, chunk: Chunk, inlined: np.ndarray, with_values: bool) -> None:
+        counts = np.diff(chunk.starts)
+        pick = np.flatnonzero(np.repeat(inlined, counts))
+        self.bounds = np.concatenate([[0], np.cumsum(np.where(inlined, counts, 0))]).tolist()
+        self.docs = chunk.docs[pick].tolist()
+        self.weights = chunk.weights[pick].astype(np.float64).tolist()
+        if with_values:
+            blob, offsets = chunk.values.tobytes(), chunk.voffsets
+            self.values = [blob[a:b] for a, b in zip(offsets[pick].tolist(), offsets[pick + 1].tolist())]
+        else:
+            self.values = [b""] * len(pick)
 
-    def inlined(self, a: int, b: int) -> tuple[tuple[int, ...], tuple[float, ...], tuple[bytes, ...]]:
-        values = tuple(self.values[a:b]) if self.values else (b"",) * (b - a)
-        return tuple(self.docs[a:b]), tuple(self.weights[a:b]), values
-
-    def blocks(self, a: int, b: int, blocklimit: int, compression: int) -> bytes:
-        """W3PostingsWriter's blocks for postings [a, b)."""
-        docs, weights, lbytes, values = self.docs, self.weights, self.lbytes, self.values
-        out = [WHOOSH3_HEADER_MAGIC]
-        for s in range(a, b, blocklimit):
-            e = min(b, s + blocklimit)
-            ws = weights[s:e]
-            out.append(block_bytes((docs[s], *self.gaps[s + 1:e]), ws, tuple(values[s:e]) if values else None,
-                                   docs[e - 1], max(ws), (min(lbytes[s:e]), max(lbytes[s:e])), compression, e == b))
-        return b"".join(out)
+    def postings(self, i: int) -> tuple[tuple[int, ...], tuple[float, ...], tuple[bytes, ...]]:
+        """Term i's postings (ids, weights, values)."""
+        a, b = self.bounds[i], self.bounds[i + 1]
+        return tuple(self.docs[a:b]), tuple(self.weights[a:b]), tuple(self.values[a:b])
 
 
 def _term_heads(chunk: Chunk, length_bytes: np.ndarray, inlinelimit: int) -> bytes:
@@ -269,7 +270,7 @@ class _TableWriter(SegmentWriter):  # type: ignore[misc]
                 self.text_pool.add_terms(fieldname, others[fieldname])
             table = np.array([n or 0 for n in lengths.field_table(fieldname)], dtype=np.int64)
             write_text_field(self.fieldwriter, fieldname, self.schema[fieldname], self.text_pool.chunks(fieldname),
-                             table, codec._inlinelimit, codec._blocklimit, codec._compression)
+                             table, codec._inlinelimit, codec._compression)
         self.fieldwriter.close()
         lengths.close()
         self.text_pool.cleanup()

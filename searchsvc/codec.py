@@ -1,14 +1,17 @@
 """Index stage: how segments are written and read — Whoosh's W3 codec with rare terms inlined,
-field lengths cached, and a term table written many records at a time."""
+other posting lists stored whole as compressed arrays, field lengths cached, and a term table
+written many records at a time."""
 
 from __future__ import annotations
 
 import io
 import itertools
 import pickle
+import struct
 import sys
 import zlib
 from array import array
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
@@ -17,7 +20,6 @@ from whoosh.codec.whoosh3 import (
     WHOOSH3_HEADER_MAGIC,
     W3Codec,
     W3FieldWriter,
-    W3LeafMatcher,
     W3PerDocReader,
     W3PostingsWriter,
     W3TermInfo,
@@ -26,90 +28,169 @@ from whoosh.codec.whoosh3 import (
 from whoosh.fields import Schema
 from whoosh.filedb.filetables import OrderedHashWriter, _dir_entry
 from whoosh.filedb.structfile import StructFile
-from whoosh.system import pack_int
-from whoosh.util.numeric import byte_to_length, length_to_byte
+from whoosh.matching import ListMatcher
+from whoosh.util.numeric import byte_to_length
 
 if TYPE_CHECKING:
     from searchsvc.bulkwrite import TermPostings
 
 _POINTER = np.dtype([("hash", ">u4"), ("pos", ">i8")])
-# Whoosh pickles blocks with protocol 2, which has no opcode for bytes: each posting's positions
-# become a call to codecs.encode, 10x slower to write and read and twice the size before zlib.
-# Any protocol reads back with pickle.loads, so segments stay readable by Whoosh.
+# Whoosh pickles inlined postings with protocol 2, which has no opcode for bytes: each posting's
+# positions become a call to codecs.encode, 10x slower to write and read, twice the size.
 PICKLE_PROTOCOL = 5
 
 
-def compress_block(data: bytes, level: int) -> bytes:
-    """zlib as Whoosh reads it, with a 4 KB window: a block's pickle is a few KB at most, and
-    zlib.compress spends ~40 us setting up its default 32 KB window and state, more than it takes
-    to compress a small block (same output size here; measured 22 -> 10 us for a 133-byte block)."""
-    packer = zlib.compressobj(level, zlib.DEFLATED, 12)
-    return packer.compress(data) + packer.flush()
+ARRAY_MAGIC = b"SsA1"  # a posting list in our array layout; Whoosh's own lists start with b"W3Bl"
+_LIST_HEAD = struct.Struct("<4sIBBB")  # magic, postings, id gap width, weight code, value size width
 
 
-def block_bytes(gaps: tuple[int, ...], weights: list[float], values: tuple[bytes, ...] | None, last_id: int,
-                max_weight: float, length_bytes: tuple[int, int], compression: int, last: bool) -> bytes:
-    """One W3 block as Whoosh reads it: its size (negative for a term's last block), its pickled
-    statistics, then its pickled (id gaps, weights, values), compressed. Weights are minified as
-    Whoosh does: None when all are 1, one number when all are equal."""
-    first = weights[0]
-    mini_weights = (None if first == 1.0 else first) if weights.count(first) == len(weights) else tuple(weights)
-    data = compress_block(pickle.dumps((gaps, mini_weights, values), PICKLE_PROTOCOL), compression)
-    info = pickle.dumps((len(gaps), last_id, max_weight, compression, *length_bytes), PICKLE_PROTOCOL)
-    size = len(info) + len(data)
-    return pack_int(-size if last else size) + info + data
+def _width(top: int) -> int:
+    """Bytes an unsigned integer up to `top` needs: 1, 2, 4 or 8."""
+    return 1 if top < 1 << 8 else 2 if top < 1 << 16 else 4 if top < 1 << 32 else 8
+
+
+def _planes(values: np.ndarray, width: int) -> bytes:
+    """Unsigned integers at `width` bytes each, stored a byte plane at a time (every low byte,
+    then every next byte): the high planes of small numbers are runs of zeros, which zlib
+    compresses to almost nothing."""
+    data = np.ascontiguousarray(values, dtype=f"<u{width}")
+    return data.tobytes() if width == 1 else data.view(np.uint8).reshape(-1, width).T.tobytes()
+
+
+def _unplanes(body: bytes, at: int, count: int, width: int) -> tuple[np.ndarray, int]:
+    data = np.frombuffer(body, dtype=np.uint8, count=count * width, offset=at)
+    if width > 1:
+        data = np.ascontiguousarray(data.reshape(width, count).T)
+    return data.view(f"<u{width}").reshape(count), at + count * width
+
+
+def encode_list(gaps: np.ndarray, weights: np.ndarray, sizes: np.ndarray | None, blob: bytes,
+                compression: int) -> bytes:
+    """A whole posting list as arrays, compressed together: document gaps (the first is the
+    document itself), weights (a byte each when they are small whole numbers, else float32 as
+    Whoosh stores them), and for formats with values, each value's size and the values' bytes.
+
+    Whoosh's W3 blocks pickle a tuple of Python numbers and bytes every 128 postings: measured on
+    a 100,000-post index, 1.6-3.4x the size of this, and 10-35x slower to decode (0.4-1.8 us a
+    posting, against a few nanoseconds here)."""
+    weights = np.asarray(weights, dtype=np.float32)
+    whole = bool(len(weights)) and weights.min() >= 0 and weights.max() < 256 and bool((weights % 1 == 0).all())
+    id_width = _width(int(gaps.max()) if len(gaps) else 0)
+    parts = [_planes(gaps, id_width),
+             weights.astype(np.uint8).tobytes() if whole else _planes(weights.view(np.uint32), 4)]
+    size_width = 0
+    if sizes is not None:
+        size_width = _width(int(sizes.max()) if len(sizes) else 0)
+        parts += [_planes(sizes, size_width), blob]
+    packer = zlib.compressobj(compression, zlib.DEFLATED, 12)  # a 4 KB window: as small, quicker to set up
+    body = packer.compress(b"".join(parts)) + packer.flush()
+    return _LIST_HEAD.pack(ARRAY_MAGIC, len(gaps), id_width, 1 if whole else 4, size_width) + body
+
+
+def decode_list(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bytes]:
+    """encode_list's document numbers (int64), weights (float64), value sizes (None for a format
+    without values) and values."""
+    _, count, id_width, weight_code, size_width = _LIST_HEAD.unpack_from(buf)
+    body = zlib.decompress(memoryview(buf)[_LIST_HEAD.size:])
+    gaps, at = _unplanes(body, 0, count, id_width)
+    ids = np.cumsum(gaps, dtype=np.int64)
+    if weight_code == 1:
+        weights = np.frombuffer(body, dtype=np.uint8, count=count, offset=at).astype(np.float64)
+        at += count
+    else:
+        raw, at = _unplanes(body, at, count, 4)
+        weights = raw.view(np.float32).astype(np.float64)
+    if not size_width:
+        return ids, weights, None, b""
+    sizes, at = _unplanes(body, at, count, size_width)
+    return ids, weights, sizes.astype(np.int64), body[at:]
+
+
+class ArrayMatcher(ListMatcher):  # type: ignore[misc]
+    """An array-layout posting list through Whoosh's matcher interface, decoded whole: the list is
+    one block, whose statistics are the term's."""
+
+    @classmethod
+    def from_bytes(cls, buf: bytes, format_: Any, scorer: Any, term: Any, terminfo: Any) -> ArrayMatcher:
+        ids, weights, sizes, blob = decode_list(buf)
+        values = None
+        if sizes is not None:
+            ends = np.cumsum(sizes).tolist()
+            values = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+        return cls(ids.tolist(), weights.tolist(), values, format_, scorer, term=term, terminfo=terminfo)
+
+    def copy(self) -> ArrayMatcher:  # ListMatcher's forgets the term and its statistics
+        return ArrayMatcher(self._ids, self._weights, self._values, self._format, self._scorer, self._i,
+                            term=self._term, terminfo=self._terminfo)
+
+    def value(self) -> bytes:
+        return self._values[self._i] if self._values is not None else b""  # type: ignore[no-any-return]
+
+    def skip_to(self, id: int) -> None:  # ListMatcher's steps one posting at a time
+        at: int = self._i  # type: ignore[has-type]
+        if self.is_active() and id > self._ids[at]:
+            self._i = bisect_left(self._ids, id, at)
+
+    def block_max_weight(self) -> float:  # ListMatcher's takes the max of every weight, each call
+        return self._terminfo.max_weight()  # type: ignore[no-any-return]
+
+    def skip_to_quality(self, minquality: float) -> int:  # one block: skip all of it or none
+        if self.is_active() and self.block_quality() <= minquality:
+            self._i = len(self._ids)
+            return 1
+        return 0
 
 
 class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
-    """Whoosh 2.7's inlining calls a method that does not exist (`set_inline`), so its default
-    inline limit of 1 turns inlining off. Most bigram terms occur in one or two posts; writing
-    each as its own compressed block costs time and disk, inlining them in the term table does not.
-    """
+    """A term's postings buffered whole, then written in one piece: a list of fewer than
+    `inlinelimit` postings inlined in the term table (Whoosh 2.7's inlining calls a method that
+    does not exist, `set_inline`, so its default limit of 1 turns it off; most bigram terms occur
+    in one or two posts), a longer one as an array list (encode_list)."""
+
+    def add_posting(self, id_: int, weight: float, vbytes: bytes, length: int | None = None) -> None:
+        """W3PostingsWriter's, without blocks, keeping empty values as b"" (Whoosh drops them, then
+        reads them back as "", a str, on which merging segments fails)."""
+        self._ids.append(id_)
+        self._weights.append(weight)
+        self._values.append(vbytes or b"")
+        self._maxweight = max(self._maxweight, weight)  # type: ignore[has-type]
+        if length:
+            if self._minlength is None or length < self._minlength:  # type: ignore[has-type]
+                self._minlength = length
+            self._maxlength = max(self._maxlength, length)  # type: ignore[has-type]
+
+    def add_many(self, ids: Any, weights: Any, values: list[bytes] | None, lengths: list[int]) -> None:
+        """add_posting for all of one term's postings."""
+        if not len(ids):
+            return
+        self._ids.extend(ids)
+        chunk = weights.tolist()
+        self._weights.fromlist(chunk)  # float32, as Whoosh's own writer stores them
+        self._maxweight = max(self._maxweight, max(chunk))  # type: ignore[has-type]
+        self._values.extend(values if values is not None else [b""] * len(ids))
+        present = [n for n in lengths if n]
+        if present:
+            low, high = min(present), max(present)
+            if self._minlength is None or low < self._minlength:  # type: ignore[has-type]
+                self._minlength = low
+            self._maxlength = max(self._maxlength, high)  # type: ignore[has-type]
 
     def finish_postings(self) -> Any:
         terminfo: Any = self._terminfo  # type: ignore[has-type]
-        if not self.written() and len(self) < self._inlinelimit:
-            terminfo.add_block(self)
-            # Empty values are not buffered; without one per posting, Whoosh reads them back as ""
-            # (a str), and merging segments then fails on it.
-            values = self._values if len(self._values) == len(self._ids) else [b""] * len(self._ids)
-            terminfo.set_inlined(self._ids, self._weights, values)
-            self._terminfo = None
-            return terminfo
-        return super().finish_postings()
-
-    def _write_block(self, last: bool = False) -> None:
-        """W3PostingsWriter's, encoded by block_bytes."""
-        if not self._blockcount:
-            self._postfile.write(WHOOSH3_HEADER_MAGIC)
-        terminfo: Any = self._terminfo
         terminfo.add_block(self)
-        lengths = (length_to_byte(self._minlength), length_to_byte(self._maxlength))
-        self._postfile.write(block_bytes(self._mini_ids(), self._weights.tolist(), self._mini_values(), self._ids[-1],
-                                         self._maxweight, lengths, self._compression, last))
-        self._blockcount += 1
-        self._new_block()
-
-    def add_many(self, ids: Any, weights: Any, values: list[bytes] | None, lengths: list[int]) -> None:
-        """add_posting for all of one term's postings, a block-sized slice at a time."""
-        start, count, limit = 0, len(ids), self._blocklimit
-        while start < count:
-            if len(self._ids) >= limit:
-                self._write_block()
-            end = min(count, start + limit - len(self._ids))
-            self._ids.extend(ids[start:end])
-            chunk = weights[start:end].tolist()
-            self._weights.fromlist(chunk)  # float32 on disk, as Whoosh's own writer stores them
-            self._maxweight = max(self._maxweight, max(chunk))  # type: ignore[has-type]
-            if values is not None:
-                self._values.extend(v for v in values[start:end] if v)
-            present = [n for n in lengths[start:end] if n]
-            if present:
-                low, high = min(present), max(present)
-                if self._minlength is None or low < self._minlength:  # type: ignore[has-type]
-                    self._minlength = low
-                self._maxlength = max(self._maxlength, high)  # type: ignore[has-type]
-            start = end
+        if len(self) < self._inlinelimit:
+            terminfo.set_inlined(self._ids, self._weights, self._values)
+        else:
+            ids = np.frombuffer(self._ids, dtype=np.uint32).astype(np.int64)
+            with_values = self._format.fixed_value_size() != 0
+            sizes = np.fromiter(map(len, self._values), dtype=np.int64, count=len(ids)) if with_values else None
+            start = self._postfile.tell()
+            self._postfile.write(encode_list(np.diff(ids, prepend=0), np.frombuffer(self._weights, dtype=np.float32),
+                                             sizes, b"".join(self._values) if with_values else b"",
+                                             self._compression))
+            terminfo.set_extent(start, self._postfile.tell() - start)
+        self._terminfo = None
+        return terminfo
 
 
 class _TermInfo(W3TermInfo):  # type: ignore[misc]
@@ -238,7 +319,9 @@ class _PerDocReader(W3PerDocReader):  # type: ignore[misc]
 
 
 class InliningCodec(W3Codec):  # type: ignore[misc]
-    """Whoosh's own codec with inlined rare terms, and field lengths cached while writing and reading."""
+    """Whoosh's W3 codec with rare terms inlined, other posting lists in the array layout
+    (encode_list; W3's blocks are still read, so older indexes open), and field lengths cached
+    while writing and reading."""
 
     def field_writer(self, storage: Any, segment: Any) -> Any:
         return _FieldWriter(self, storage, segment)
@@ -250,10 +333,21 @@ class InliningCodec(W3Codec):  # type: ignore[misc]
         super().__init__(blocklimit=blocklimit, compression=compression, inlinelimit=inlinelimit)
 
     def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
-        return _InliningPostingsWriter(
-            dbfile, blocklimit=self._blocklimit, byteids=byteids, compression=self._compression,
-            inlinelimit=self._inlinelimit,
-        )
+        kind = W3PostingsWriter if byteids else _InliningPostingsWriter  # term vectors: Whoosh's blocks
+        return kind(dbfile, blocklimit=self._blocklimit, byteids=byteids, compression=self._compression,
+                    inlinelimit=self._inlinelimit)
+
+    def postings_reader(self, dbfile: Any, terminfo: Any, format_: Any, term: Any = None, scorer: Any = None) -> Any:
+        if not terminfo.is_inlined():
+            offset, length = terminfo.extent()
+            if dbfile.get(offset, len(ARRAY_MAGIC)) == ARRAY_MAGIC:
+                return ArrayMatcher.from_bytes(dbfile.get(offset, _extent_length(length)), format_, scorer, term,
+                                               terminfo)
+        return super().postings_reader(dbfile, terminfo, format_, term, scorer)
+
+
+def _extent_length(length: Any) -> int:
+    return length[0] if isinstance(length, tuple) else length  # type: ignore[no-any-return]  # Whoosh unpacks a 1-tuple
 
 
 class TermTableWriter(OrderedHashWriter):  # type: ignore[misc]
@@ -352,27 +446,34 @@ def _probe(homes: list[int], slots: int) -> list[int]:
     return where
 
 
-def read_postings(matcher: Any, with_values: bool = False) -> tuple[np.ndarray, np.ndarray, tuple[bytes, np.ndarray]]:
-    """A term's postings in one segment — document numbers, weights and (when asked) the values
-    as one bytes object and each value's size — read a whole block at a time, deleted documents
-    included (the caller applies deletions)."""
-    leaf = getattr(matcher, "child", matcher)
-    blobs: list[bytes] = []
-    sizes: list[np.ndarray] = []
-    if not isinstance(leaf, W3LeafMatcher):  # an inlined rare term: a few postings in memory
-        ids, weights, values = [], [], []
-        while leaf.is_active():
-            ids.append(leaf.id())
-            weights.append(leaf.weight())
-            if with_values:
-                values.append(leaf.value())
-            leaf.next()
+def read_postings(reader: Any, fieldname: str, btext: bytes,
+                  with_values: bool = False) -> tuple[np.ndarray, np.ndarray, tuple[bytes, np.ndarray]]:
+    """A term's postings in one segment (its reader): document numbers, weights and, when asked,
+    the values as one bytes object and each value's size. Deleted documents are included (the
+    caller applies deletions)."""
+    terms = reader._terms
+    terminfo = terms.term_info(fieldname, btext)
+    if terminfo.is_inlined():  # a rare term: a few postings in the term table
+        ids, weights, values = terminfo.inlined_postings()
+        values = values if with_values else ()
         lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
         return np.array(ids, dtype=np.int64), np.array(weights, dtype=np.float64), (b"".join(values), lengths)
+    offset, length = terminfo.extent()
+    buf = terms._postfile.get(offset, _extent_length(length))  # the whole list in one read
+    if buf[:len(ARRAY_MAGIC)] != ARRAY_MAGIC:
+        return _read_blocks(buf, with_values)
+    ids, weights, sizes, blob = decode_list(buf)
+    if not with_values:
+        return ids, weights, (b"", np.zeros(0, dtype=np.int64))
+    return ids, weights, (blob, sizes if sizes is not None else np.zeros(len(ids), dtype=np.int64))
+
+
+def _read_blocks(buf: bytes, with_values: bool) -> tuple[np.ndarray, np.ndarray, tuple[bytes, np.ndarray]]:
+    """read_postings for a list in Whoosh's W3 blocks (indexes written before the array layout)."""
+    blobs: list[bytes] = []
+    sizes: list[np.ndarray] = []
     id_blocks: list[np.ndarray] = []
     weight_blocks: list[np.ndarray] = []
-    length = leaf._length[0] if isinstance(leaf._length, tuple) else leaf._length  # Whoosh unpacks a 1-tuple
-    buf = leaf._postfile.get(leaf._startoffset, length)  # the whole list in one read
     stream = io.BytesIO(buf)
     at = len(WHOOSH3_HEADER_MAGIC)
     while True:
@@ -388,7 +489,12 @@ def read_postings(matcher: Any, with_values: bool = False) -> tuple[np.ndarray, 
             weight_blocks.append(np.full(count, block_weights))
         else:
             weight_blocks.append(np.asarray(block_weights, dtype=np.float64))
-        if with_values:
+        if with_values and block_values is None:  # a format without values
+            sizes.append(np.zeros(count, dtype=np.int64))
+        elif with_values and isinstance(block_values, bytes):  # fixed-size values, joined
+            blobs.append(block_values)
+            sizes.append(np.full(count, len(block_values) // count, dtype=np.int64))
+        elif with_values:
             blobs.append(b"".join(block_values))
             sizes.append(np.fromiter(map(len, block_values), dtype=np.int64, count=count))
         if size < 0:

@@ -156,7 +156,7 @@ def substring_matches(q: Substring, searcher: Any, lengths: np.ndarray) -> tuple
         dfs = [reader.doc_frequency(fieldname, t) for t in terms]
         starts: np.ndarray | None = None
         for j in sorted(range(len(terms)), key=dfs.__getitem__):
-            docs, _, (blob, sizes) = read_postings(reader.postings(fieldname, terms[j]), with_values=True)
+            docs, _, (blob, sizes) = read_postings(reader, fieldname, terms[j], with_values=True)
             keys = _start_keys(docs, blob, sizes, j, field.format)
             starts = keys if starts is None else np.intersect1d(starts, keys, assume_unique=True)
             if not len(starts):

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -280,3 +281,88 @@ def test_term_counts_without_tokens_match_the_token_path(sample_posts: Path) -> 
                 weights[token.text] += token.boost
             slow = [(w, n, weights[w] * field.format.field_boost, b"") for w, n in counts.items()]
             assert list(field.format.word_values(text, field.analyzer, mode="index")) == slow
+
+
+def test_array_lists_read_back_what_whooshs_own_codec_does(sample_posts: Path, tmp_path: Path) -> None:
+    """The same posts written by Whoosh's W3 codec and by ours: every term's postings (documents,
+    weights, values) read back equal, through read_postings and through Whoosh's matcher
+    interface (skip_to included); read_postings reads Whoosh's W3 blocks too (older indexes)."""
+    import random
+
+    from whoosh import index as whoosh_index
+    from whoosh.codec.whoosh3 import W3Codec
+
+    from searchsvc.codec import ArrayMatcher, InliningCodec, read_postings
+    from searchsvc.documents import iter_post_files, load_post
+    from searchsvc.index import build_schema, post_fields
+
+    posts = [post_fields(load_post(p, sample_posts)) for p in iter_post_files(sample_posts)]
+    posts.append(dict(id="long.md", title="长文", body="长" + "，".join(f"第{n}段abcdefg" for n in range(13000)) + "长"))
+    readers = {}
+    for name, codec in (("w3", W3Codec()), ("ours", InliningCodec())):
+        (tmp_path / name).mkdir()
+        ix = whoosh_index.create_in(str(tmp_path / name), build_schema())
+        writer = ix.writer(codec=codec, compound=False)
+        for fields in posts:
+            writer.add_document(**fields)
+        writer.commit()
+        readers[name] = ix.reader()
+    w3, ours = readers["w3"], readers["ours"]
+    terms = list(w3.all_terms())
+    assert terms == list(ours.all_terms())
+    rng = random.Random(5)
+    arrays = with_values = 0
+    for fieldname, btext in terms:
+        fmt = w3.schema[fieldname].format
+        m = w3.postings(fieldname, btext)
+        expected: list[tuple[int, float, bytes]] = []
+        while m.is_active():
+            expected.append((m.id(), m.weight(), m.value() if fmt.fixed_value_size() != 0 else b""))
+            m.next()
+        for reader in (w3, ours):
+            ids, weights, (blob, sizes) = read_postings(reader, fieldname, btext, with_values=True)
+            ends = np.cumsum(sizes).tolist()
+            values = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends)] if len(sizes) else [b""] * len(ids)
+            assert list(zip(ids.tolist(), weights.tolist(), values)) == expected, (fieldname, btext)
+        mine = ours.postings(fieldname, btext)
+        if isinstance(mine, ArrayMatcher):
+            arrays += 1
+            with_values += fmt.fixed_value_size() != 0
+            target = rng.randrange(expected[-1][0] + 2)
+            theirs, skipped = w3.postings(fieldname, btext), mine.copy()
+            theirs.skip_to(target)
+            skipped.skip_to(target)
+            assert skipped.is_active() == theirs.is_active()
+            if theirs.is_active():
+                assert skipped.id() == theirs.id()
+                assert skipped.value() == (theirs.value() if fmt.fixed_value_size() != 0 else b"")
+        found = []
+        while mine.is_active():
+            found.append((mine.id(), mine.weight(), mine.value() if fmt.fixed_value_size() != 0 else b""))
+            mine.next()
+        assert found == expected, (fieldname, btext)
+    w3.close()
+    ours.close()
+    assert arrays > 100 and with_values > 20, (arrays, with_values)
+
+
+@pytest.mark.parametrize("top", [1, 200, 70_000, 5_000_000_000])
+def test_array_list_widths_and_fractional_weights(top: int) -> None:
+    """Gaps, weights and value sizes of every width round-trip through the array layout."""
+    from searchsvc.codec import decode_list, encode_list
+
+    rng = np.random.default_rng(top)
+    gaps = rng.integers(0, top + 1, size=300)
+    gaps[0], gaps[-1] = 0, top
+    for weights in (rng.integers(0, 3, size=300).astype(np.float32), rng.random(300).astype(np.float32) * 7,
+                    np.full(300, 300.0, dtype=np.float32)):
+        sizes = rng.integers(0, min(top, 70_000) + 1, size=300)
+        sizes[-1] = min(top, 70_000)
+        blob = rng.integers(0, 256, size=int(sizes.sum()), dtype=np.uint8).tobytes()
+        for with_values in (True, False):
+            ids, back, found, data = decode_list(encode_list(gaps, weights, sizes if with_values else None,
+                                                             blob if with_values else b"", 3))
+            assert ids.tolist() == np.cumsum(gaps).tolist()
+            assert back.tolist() == weights.astype(np.float64).tolist()
+            assert (found.tolist() if found is not None else None) == (sizes.tolist() if with_values else None)
+            assert data == (blob if with_values else b"")
