@@ -42,6 +42,36 @@ def test_offsets_survive_length_changes() -> None:
         assert text[s:e] == original
     plain, none = normalize_with_offsets("没有变化的文字")
     assert none is None and plain == "没有变化的文字"
+    long_text = text * 20  # long texts take the array path
+    norm, origin = normalize_with_offsets(long_text)
+    assert norm == "甲...乙10丙丁" * 20
+    start = norm.index("0丙", 30)
+    assert long_text[slice(*original_span(origin, start, start + 2))] == "⑩丙"
+
+
+def _translated(text: str) -> tuple[str, list[int] | None]:
+    from searchsvc.analysis import _fold_translate
+
+    norm, origin = _fold_translate(text)
+    return norm, origin
+
+
+def _arrays(text: str) -> tuple[str, list[int] | None]:
+    from searchsvc.analysis import _fold_arrays
+
+    norm, origin = _fold_arrays(text)
+    return norm, origin.tolist() if origin is not None else None
+
+
+def test_long_texts_fold_through_arrays_as_through_translate() -> None:
+    """Every BMP character (and some beyond it, zero-width ones and ones folding to several)
+    normalized with offsets through the lookup array, as str.translate does it."""
+    rare = ["\U00020000", "\U0002a6a5", "😀", "…", "㈱", "\u200b", "\ufeff", "ﬁ", "¼", "\ud800", "\udfff"]
+    texts = ["".join(map(chr, range(start, start + 512))) for start in range(0, 0x10000, 512)]
+    texts += ["繁體數據" * 20 + c + "ＡＢＣ" * 30 for c in rare]
+    texts += ["".join(rare) * 8, "…" * 100, "\u200b" * 100]
+    for text in texts:
+        assert _arrays(text) == _translated(text), text[:8]
 
 
 def tokens(tokenizer: object, text: str, mode: str = "index") -> list[tuple[str, int, int, int]]:
