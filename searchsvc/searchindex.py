@@ -10,6 +10,7 @@ from typing import Any
 from whoosh import scoring
 from whoosh.codec.whoosh3 import STORED_COLUMN
 from whoosh.index import Index
+from whoosh.reading import EmptyReader, IndexReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
 from searchsvc.analysis import AnalysisSettings
@@ -104,14 +105,16 @@ class SearchIndex:
         stored-fields and length columns on first use, and an incremental reindex deletes the
         files of segments it merged away. A commit landing while we open: open the newer one."""
         for attempt in range(20):
-            opened = ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2))
+            opened = None
             try:
+                opened = Searcher(_open_reader(ix), fromindex=ix, weighting=scoring.BM25F(B=0.75, K1=1.2))
                 for sub, _ in leaf_readers(opened):
                     sub._perdoc._cached_reader("_stored", STORED_COLUMN)
                 token = (self.generation[0], opened.reader().generation())
                 return opened, self._arrays_for(token, opened)
             except FileNotFoundError:
-                opened.close()
+                if opened is not None:
+                    opened.close()
                 if attempt == 19:
                     raise
                 time.sleep(0.01)
@@ -132,6 +135,24 @@ class SearchIndex:
 
     def document_count(self) -> int:
         return self.searcher().doc_count()
+
+
+def _open_reader(ix: Index) -> IndexReader:
+    """ix.reader(), closing what it opened when it fails: a segment whose files an incremental
+    reindex merged away raises FileNotFoundError, and Whoosh leaves the segments it opened before
+    it open."""
+    toc = ix._read_toc()
+    readers: list[SegmentReader] = []
+    try:
+        for segment in toc.segments:
+            readers.append(SegmentReader(ix.storage, toc.schema, segment, generation=toc.generation))
+    except BaseException:
+        for reader in readers:
+            reader.close()
+        raise
+    if len(readers) == 1:
+        return readers[0]
+    return MultiReader(readers, generation=toc.generation) if readers else EmptyReader(toc.schema)
 
 
 def facet_counts(arrays: IndexArrays, leaves: list[tuple[Any, int]], mask: Any) -> dict[str, tuple[FacetCount, ...]]:
