@@ -29,7 +29,7 @@ from whoosh.query.compound import PreloadedOr
 from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
-from searchsvc.codec import read_postings
+from searchsvc.codec import read_postings, term_info
 from searchsvc.substring import Substring, substring_matches
 
 CACHE_BYTES = 32 * 1024 * 1024
@@ -151,9 +151,10 @@ class IndexArrays:
         id_parts: list[np.ndarray] = []
         weight_parts: list[np.ndarray] = []
         for sub, offset in leaves:
-            if (fieldname, btext) not in sub:
+            info = term_info(sub, fieldname, btext)
+            if info is None:
                 continue
-            ids, weights, _ = read_postings(sub, fieldname, btext)
+            ids, weights, _ = read_postings(sub, fieldname, btext, terminfo=info)
             id_parts.append(ids + offset)
             weight_parts.append(weights)
         post = Postings(_concat(id_parts, np.int64), _concat(weight_parts, np.float64))
@@ -166,25 +167,28 @@ class IndexArrays:
 
 
 class FacetTable:
-    """One facet field's (document, value) pairs, so counting a result set is one bincount."""
+    """One facet field's documents grouped by value, so counting a result set is one gather and
+    one sum per value (measured at 100k posts: 1.1-1.4 ms with a bincount over (document, value)
+    pairs)."""
 
     def __init__(self, arrays: IndexArrays, leaves: list[tuple[Any, int]], fieldname: str) -> None:
         found: dict[str, None] = {}
         for sub, _ in leaves:
             found.update(dict.fromkeys(t.decode("utf-8") for t in sub.lexicon(fieldname)))
         self.values = list(found)
-        index = {v: i for i, v in enumerate(self.values)}
-        docs: list[np.ndarray] = []
-        value_ids: list[np.ndarray] = []
-        for value, i in index.items():
-            post = arrays.postings(leaves, fieldname, value.encode("utf-8"), cache=False)
-            docs.append(post.ids)
-            value_ids.append(np.full(len(post.ids), i, dtype=np.int32))
-        self.docs = _concat(docs, np.int64)
-        self.value_ids = _concat(value_ids, np.int32)
+        docs = [arrays.postings(leaves, fieldname, v.encode("utf-8"), cache=False).ids for v in self.values]
+        sizes = np.array([len(d) for d in docs], dtype=np.int64)
+        self.docs = _concat(docs, np.int64).astype(np.int32)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.empty = sizes == 0  # values whose every post was deleted
 
     def count(self, mask: np.ndarray) -> np.ndarray:
-        return np.bincount(self.value_ids[mask[self.docs]], minlength=len(self.values))
+        if not len(self.docs):
+            return np.zeros(len(self.values), dtype=np.int64)
+        hits = mask.view(np.uint8)[self.docs]
+        counts = np.add.reduceat(hits, np.minimum(self.starts, len(hits) - 1), dtype=np.int64)
+        counts[self.empty] = 0
+        return counts  # type: ignore[no-any-return]
 
 
 def leaf_readers(searcher: Searcher) -> list[tuple[Any, int]]:
@@ -287,9 +291,9 @@ class BulkEvaluator:
             btext = field.to_bytes(q.text)
         except ValueError:
             return out
-        if (fieldname, btext) not in self.searcher.reader():
-            return out
         post = self.arrays.postings(self.leaves, fieldname, btext)
+        if not len(post.ids):
+            return out
         if field.scorable:
             idf = self.searcher.idf(fieldname, btext)
             avgfl = self.searcher.avg_field_length(fieldname) or 1

@@ -29,6 +29,7 @@ from whoosh.fields import Schema
 from whoosh.filedb.filetables import OrderedHashWriter, _dir_entry
 from whoosh.filedb.structfile import StructFile
 from whoosh.matching import ListMatcher
+from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 
 if TYPE_CHECKING:
@@ -446,13 +447,24 @@ def _probe(homes: list[int], slots: int) -> list[int]:
     return where
 
 
-def read_postings(reader: Any, fieldname: str, btext: bytes,
-                  with_values: bool = False) -> tuple[np.ndarray, np.ndarray, tuple[bytes, np.ndarray]]:
-    """A term's postings in one segment (its reader): document numbers, weights and, when asked,
-    the values as one bytes object and each value's size. Deleted documents are included (the
-    caller applies deletions)."""
+def term_info(reader: Any, fieldname: str, btext: bytes) -> Any:
+    """A term's statistics and where its postings are in one segment (its reader), or None: one
+    lookup in the term table, where `in`, doc_frequency() and postings() make one each."""
+    terms = getattr(reader, "_terms", None)  # an index of no posts has an EmptyReader
+    try:
+        return terms.term_info(fieldname, btext) if terms is not None else None
+    except TermNotFound:
+        return None
+
+
+def read_postings(reader: Any, fieldname: str, btext: bytes, with_values: bool = False,
+                  terminfo: Any = None) -> tuple[np.ndarray, np.ndarray, tuple[bytes, np.ndarray]]:
+    """A term's postings in one segment (its reader, and its term_info if already looked up):
+    document numbers, weights and, when asked, the values as one bytes object and each value's
+    size. Deleted documents are included (the caller applies deletions)."""
     terms = reader._terms
-    terminfo = terms.term_info(fieldname, btext)
+    if terminfo is None:
+        terminfo = terms.term_info(fieldname, btext)
     if terminfo.is_inlined():  # a rare term: a few postings in the term table
         ids, weights, values = terminfo.inlined_postings()
         values = values if with_values else ()

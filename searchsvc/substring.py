@@ -14,7 +14,7 @@ import numpy as np
 from whoosh import matching
 from whoosh.query import Phrase
 
-from searchsvc.codec import read_postings
+from searchsvc.codec import read_postings, term_info
 
 
 class Substring(Phrase):  # type: ignore[misc]
@@ -151,14 +151,18 @@ def substring_matches(q: Substring, searcher: Any, lengths: np.ndarray) -> tuple
     for sub, offset in searcher.leaf_searchers():
         reader = sub.reader()
         terms = [field.to_bytes(word) for word in q.words]
-        if not terms or any((fieldname, t) not in reader for t in terms):
+        infos = [term_info(reader, fieldname, t) for t in terms]
+        if not terms or any(info is None for info in infos):
             continue
-        dfs = [reader.doc_frequency(fieldname, t) for t in terms]
+        dfs = [info.doc_frequency() for info in infos]
         starts: np.ndarray | None = None
         for j in sorted(range(len(terms)), key=dfs.__getitem__):
-            docs, _, (blob, sizes) = read_postings(reader, fieldname, terms[j], with_values=True)
+            docs, _, (blob, sizes) = read_postings(reader, fieldname, terms[j], True, infos[j])
+            if starts is not None:  # only the postings of documents still in the running
+                running = starts >> 32  # sorted
+                docs, blob, sizes = _postings_in(running[np.diff(running, prepend=-1) != 0], docs, blob, sizes)
             keys = _start_keys(docs, blob, sizes, j, field.format)
-            starts = keys if starts is None else np.intersect1d(starts, keys, assume_unique=True)
+            starts = keys if starts is None else _sorted_intersection(starts, keys)
             if not len(starts):
                 break
         if starts is None or not len(starts):
@@ -197,3 +201,27 @@ def _start_keys(docs: np.ndarray, blob: bytes, sizes: np.ndarray, offset: int, f
         positions = np.fromiter((p for ps in decoded for p in ps), dtype=np.int64, count=int(counts.sum()))
     keys = (np.repeat(docs, counts) << 32) | (positions - offset)
     return keys[positions >= offset]  # type: ignore[no-any-return]
+
+
+def _postings_in(wanted: np.ndarray, docs: np.ndarray, blob: bytes,
+                 sizes: np.ndarray) -> tuple[np.ndarray, bytes, np.ndarray]:
+    """The postings (documents, values, value sizes) whose document is in `wanted` (sorted)."""
+    at = np.searchsorted(wanted, docs)
+    keep = np.flatnonzero(wanted[np.minimum(at, len(wanted) - 1)] == docs)
+    if len(keep) == len(docs):
+        return docs, blob, sizes
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    picked = sizes[keep]
+    firsts = np.concatenate([[0], np.cumsum(picked)[:-1]]).astype(np.int64)
+    where = np.repeat(offsets[keep] - firsts, picked) + np.arange(int(picked.sum()))
+    return docs[keep], np.frombuffer(blob, dtype=np.uint8)[where].tobytes(), picked
+
+
+def _sorted_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The values in both sorted, unique arrays, by binary search of the smaller in the larger
+    (np.intersect1d sorts both again)."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if not len(large):
+        return large
+    at = np.minimum(np.searchsorted(large, small), len(large) - 1)
+    return small[large[at] == small]  # type: ignore[no-any-return]

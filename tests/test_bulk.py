@@ -5,6 +5,7 @@ and deleted posts."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +110,10 @@ def test_parts_evaluated_only_where_earlier_parts_matched(sample_index: SearchIn
 
 def test_same_after_incremental_commits_and_deletions(sample_posts: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "ix"
+    lone = sample_posts / "lone.md"
+    lone.write_text("---\ntitle: 孤单的分类\ncategories: [独有分类]\ntags: [独有标签]\n---\n只有这一篇的城市。\n", encoding="utf-8")
     update_index(sample_posts, index_dir)
+    lone.unlink()  # a facet value whose every post is deleted
     posts = sorted(sample_posts.rglob("*.md"))
     posts[0].unlink()  # a deleted post in the first segment
     posts[1].write_text("---\ntitle: 新的数据城市\ndate: 2024-02-02\ncategories: [技术]\n---\n数据城市的中国故事。\n",
@@ -120,6 +124,12 @@ def test_same_after_incremental_commits_and_deletions(sample_posts: Path, tmp_pa
         assert reader.has_deletions()
         assert len(getattr(reader, "readers", [reader])) > 1
         assert assert_same(index) > len(CASES)
+        found = run_query(index, make_request({"q": ["的"], "per_page": ["100"]}))
+        assert found.total > 3 and len(found.hits) == found.total
+        for name, attr in (("category", "categories"), ("tag", "tags")):
+            counted = Counter(v for h in found.hits for v in getattr(h, attr))
+            expected = sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+            assert [(f.value, f.count) for f in found.facets[name]] == expected
 
 
 def test_same_for_a_post_whose_positions_need_32_bits(sample_posts: Path, tmp_path: Path) -> None:
