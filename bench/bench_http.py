@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from common import CACHE, current_rss_mb, ours_index, query_mix, save, scaled_corpus
+from common import CACHE, current_pss_mb, current_rss_mb, ours_index, query_mix, save, scaled_corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import Server  # noqa: E402
@@ -59,11 +59,11 @@ def wrk(url: str, paths: list[str], seconds: int, connections: int) -> dict[str,
     return figures
 
 
-def _worker_rss(pid: int) -> float:
-    """The largest RSS among the server process and its worker processes."""
+def _worker_memory(pid: int) -> tuple[float, float]:
+    """The largest RSS and the largest PSS among the server process and its worker processes."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
     pids = [pid] + [int(c) for c in children.read_text().split()] if children.exists() else [pid]
-    return max(current_rss_mb(p) for p in pids)
+    return max(current_rss_mb(p) for p in pids), max(current_pss_mb(p) for p in pids)
 
 
 def main() -> None:
@@ -88,16 +88,16 @@ def main() -> None:
             server.get(path)
         search = wrk(server.url, paths, args.seconds, args.connections)
         health = wrk(server.url, ["/healthz"], max(5, args.seconds // 3), args.connections)
-        rss = _worker_rss(server.proc.pid)
+        rss, pss = _worker_memory(server.proc.pid)
     print(f"{args.posts_count} posts, {len(paths)}-query mix, {args.connections} connections, {args.threads} server threads, "
           f"{args.workers} worker(s), result cache {args.cache}, 2 cores shared with wrk")
     print(f"{'':<10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>8} {'non-2xx':>8}")
     for name, f in (("search", search), ("healthz", health)):
         print(f"{name:<10} {f.get('p50', 0):>8.2f} {f.get('p90', 0):>8.2f} {f.get('p99', 0):>8.2f} {f['qps']:>8.1f} {f['non_2xx']:>8.0f}")
     ratio = search["qps"] / health["qps"] if health["qps"] else 0
-    print(f"search QPS / healthz QPS = {ratio:.3f}; largest worker RSS {rss} MB; first answer {first:.2f} s after start")
+    print(f"search QPS / healthz QPS = {ratio:.3f}; largest worker RSS {rss} MB (PSS {pss} MB); first answer {first:.2f} s after start")
     print("saved", save(f"http-{args.posts_count}", {"posts": args.posts_count, "workers": args.workers, "threads": args.threads, "cache": args.cache, "search": search, "healthz": health,
-                                                     "ratio": ratio, "rss_mb": rss, "first_answer_s": first}))
+                                                     "ratio": ratio, "rss_mb": rss, "pss_mb": pss, "first_answer_s": first}))
 
 
 if __name__ == "__main__":

@@ -85,6 +85,15 @@ def current_rss_mb(pid: int | str = "self") -> float:
     return 0.0
 
 
+def current_pss_mb(pid: int | str = "self") -> float:
+    """Proportional set size: pages shared with other processes (forked workers share the jieba
+    dictionary and the code loaded before the fork) counted by share."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def dir_size_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6, 1)
 

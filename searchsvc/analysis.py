@@ -92,6 +92,11 @@ def _bmp_folds() -> np.ndarray:
     return table
 
 
+def load_tables() -> None:
+    """Build the folding array now: a server does it before forking its workers, which share it."""
+    _bmp_folds()
+
+
 def _fold_arrays(text: str) -> tuple[str, np.ndarray | None]:
     """normalize_with_offsets for a long text: every character through _bmp_folds; those outside
     the BMP or not folding to one character (…… is six dots, zero-width characters vanish)

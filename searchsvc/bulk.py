@@ -32,7 +32,7 @@ from whoosh.util.numeric import byte_to_length
 from searchsvc.codec import read_postings, term_info
 from searchsvc.substring import Substring, substring_matches
 
-CACHE_BYTES = 32 * 1024 * 1024
+CACHE_BYTES = 16 * 1024 * 1024
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float64)
 
 
@@ -47,7 +47,8 @@ class Matches:
 
 
 class Postings:
-    """One term's postings over the whole index: global document numbers and weights."""
+    """One term's postings over the whole index: global document numbers (int32) and weights
+    (float32, as stored): 8 bytes a posting in the cache."""
 
     __slots__ = ("ids", "weights")
 
@@ -157,7 +158,7 @@ class IndexArrays:
             ids, weights, _ = read_postings(sub, fieldname, btext, terminfo=info)
             id_parts.append(ids + offset)
             weight_parts.append(weights)
-        post = Postings(_concat(id_parts, np.int64), _concat(weight_parts, np.float64))
+        post = Postings(_concat(id_parts, np.int64).astype(np.int32), _concat(weight_parts, np.float32).astype(np.float32))
         keep = self.live[post.ids]
         if not keep.all():
             post = Postings(post.ids[keep], post.weights[keep])
@@ -299,10 +300,10 @@ class BulkEvaluator:
             avgfl = self.searcher.avg_field_length(fieldname) or 1
             B, K1 = self.weighting.B, self.weighting.K1
             fl = self.arrays.lengths(fieldname)[post.ids]
-            tf = post.weights
+            tf = post.weights.astype(np.float64)
             scores = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
         else:
-            scores = post.weights
+            scores = post.weights.astype(np.float64)
         if q.boost != 1.0:
             scores = scores * q.boost
         out.mask[post.ids] = True

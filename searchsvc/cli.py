@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from searchsvc.analysis import load_tables
 from searchsvc.backend import BACKENDS, BackendConfig, BackendUnavailable, Searcher, has_index, open_searcher
 from searchsvc.backend import reindex as run_reindex
 from searchsvc.documents import PostError, iter_post_files
@@ -293,6 +294,7 @@ def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: i
             _echo_report(run_reindex(backend, source.posts_dir, source.make_settings()), False)
         searcher = open_or_fail(backend)  # fail now with a clear message, not on the first request
         searcher.run(SearchRequest(q="预热 warm"))  # load jieba's dictionary once, before any fork
+        load_tables()  # and the folding array
         searcher.close()
     except BackendUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
