@@ -108,15 +108,15 @@ class IndexArrays:
                 live[dead + offset] = False
         self.live = live
         self.cache = LruCache(CACHE_BYTES, largest=CACHE_BYTES // 4)
-        self._lengths: dict[str, np.ndarray] = {}
+        self._lengths: dict[str, FieldLengths] = {}
         self._keys: dict[str, np.ndarray] = {}
         self._facets: dict[str, FacetTable] = {}
         self._lock = threading.Lock()
         for name, field in searcher.schema.items():  # columns: Whoosh opens their files lazily
             if field.scorable:
-                self._lengths[name] = _concat([
-                    _LENGTH_TABLE[_numeric_column(sub._perdoc._cached_reader(_lenfield(name), LENGTHS_COLUMN),
-                                                  sub.doc_count_all(), np.uint8)] for sub, _ in leaves], np.float64)
+                self._lengths[name] = FieldLengths(_concat([
+                    _numeric_column(sub._perdoc._cached_reader(_lenfield(name), LENGTHS_COLUMN),
+                                    sub.doc_count_all(), np.uint8) for sub, _ in leaves], np.uint8))
             if name == "date":
                 self._keys[name] = _concat([
                     _numeric_column(sub.column_reader(name, translate=False), sub.doc_count_all(), np.uint64)
@@ -126,7 +126,7 @@ class IndexArrays:
     def scored_fields(self) -> set[str]:
         return set(self._lengths)
 
-    def lengths(self, fieldname: str) -> np.ndarray:
+    def lengths(self, fieldname: str) -> FieldLengths:
         """Each document's length of a scored field as BM25 reads it (Whoosh's one-byte encoding)."""
         return self._lengths[fieldname]
 
@@ -165,6 +165,17 @@ class IndexArrays:
         if cache:
             self.cache.put(key, post, post.nbytes)
         return post
+
+
+class FieldLengths:
+    """A scored field's length per document, kept as Whoosh's one-byte codes (a float64 each
+    would be 4.8 MB for six fields at 100k posts); indexing gives the lengths BM25 reads."""
+
+    def __init__(self, codes: np.ndarray) -> None:
+        self.codes = codes
+
+    def __getitem__(self, docs: np.ndarray) -> np.ndarray:
+        return _LENGTH_TABLE[self.codes[docs]]  # type: ignore[no-any-return]
 
 
 class FacetTable:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ from searchsvc.model import SearchRequest, make_request
 from searchsvc.permalinks import DEFAULT_PERMALINK, UrlRules
 from searchsvc.query import QueryError
 from searchsvc.reindex import ReindexReport
-from searchsvc.serving import fork, serve_forever, stop
+from searchsvc.serving import fork, limit_malloc_arenas, serve_forever, stop
 from searchsvc.sites import Site, SiteError, detect_site
 from searchsvc.watch import WatchedSource, watch_index
 
@@ -289,6 +290,7 @@ def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: i
     if not watching and (posts_dir or site_dir or permalink or userdict):
         raise click.UsageError("--posts, --site, --permalink and --userdict go with --watch.")
     source = _source(posts_dir, site_dir, permalink, userdict) if watching else None
+    limit_malloc_arenas()  # before the warm-up below, whose memory the workers inherit
     try:
         if source and not has_index(backend):  # build it now, so there is something to serve
             _echo_report(run_reindex(backend, source.posts_dir, source.make_settings()), False)
@@ -296,6 +298,8 @@ def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: i
         searcher.run(SearchRequest(q="预热 warm"))  # load jieba's dictionary once, before any fork
         load_tables()  # and the folding array
         searcher.close()
+        del searcher  # its index arrays would live on in every worker
+        gc.collect()
     except BackendUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     watcher = fork(lambda: _watch(source, backend, verbose=False)) if source else None

@@ -138,7 +138,7 @@ class _SubstringMatcher(matching.Matcher):  # type: ignore[misc]
         return iter(())
 
 
-def substring_matches(q: Substring, searcher: Any, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def substring_matches(q: Substring, searcher: Any, lengths: Any) -> tuple[np.ndarray, np.ndarray]:
     """Every document the phrase matches (global numbers, deleted ones included) and the score
     _SubstringMatcher gives it: BM25F of the occurrence count, with the idf of the segment's
     rarest term and the field's lengths (`lengths`, by global document number)."""
