@@ -20,7 +20,7 @@ from whoosh.util.numeric import _length_byte_cache
 from whoosh.writing import SegmentWriter
 
 from searchsvc.analysis import CharTokenizer, JiebaTokenizer, SubstringTokenizer
-from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache, encode_list
+from searchsvc.codec import PICKLE_PROTOCOL, InliningCodec, _LengthCache, encode_list, list_widths
 from searchsvc.index import PackedPositions, WeightOnly
 from searchsvc.textarrays import TextColumns, text_columns
 from searchsvc.textpool import Chunk, TextPool
@@ -48,6 +48,7 @@ def write_text_field(fieldwriter: Any, fieldname: str, fieldobj: Any, chunks: It
         gaps[starts[:-1]] = chunk.docs[starts[:-1]]  # each list's first gap is its first document
         sizes = np.diff(chunk.voffsets) if with_values else None
         weights, voffsets, values = chunk.weights, chunk.voffsets.tolist(), chunk.values
+        widths = _list_widths(chunk, gaps, sizes)
         keys, infos = [], []
         for i, (term, a, b, inline) in enumerate(zip(chunk.terms, starts.tolist(), starts[1:].tolist(),
                                                     inlined.tolist())):
@@ -57,11 +58,26 @@ def write_text_field(fieldwriter: Any, fieldname: str, fieldobj: Any, chunks: It
                 infos.append(head + pickle.dumps(rare.postings(i), PICKLE_PROTOCOL))
             else:
                 data = encode_list(gaps[a:b], weights[a:b], sizes[a:b] if sizes is not None else None,
-                                   values[voffsets[a]:voffsets[b]].tobytes() if with_values else b"", compression)
+                                   values[voffsets[a]:voffsets[b]].tobytes() if with_values else b"", compression,
+                                   widths[i])
                 infos.append(head + pack_long(postfile.tell()) + pack_int(len(data)))
                 postfile.write(data)
         fieldwriter._tindex.add_many(keys, infos)
     fieldwriter.finish_field()
+
+
+def _list_widths(chunk: Chunk, gaps: np.ndarray, sizes: np.ndarray | None) -> list[tuple[int, int, int]]:
+    """codec.list_widths for every term of the chunk, from extremes reduced over all terms at once
+    (per term, numpy's reductions cost more than the encoding)."""
+    firsts = chunk.starts[:-1]
+    if not len(firsts):
+        return []
+    weights = chunk.weights
+    extremes = zip(np.maximum.reduceat(gaps, firsts).tolist(), np.minimum.reduceat(weights, firsts).tolist(),
+                   np.maximum.reduceat(weights, firsts).tolist(),
+                   np.logical_and.reduceat(weights % 1 == 0, firsts).tolist(),
+                   np.maximum.reduceat(sizes, firsts).tolist() if sizes is not None else [None] * len(firsts))
+    return [list_widths(*e) for e in extremes]
 
 
 class _RareLists:

@@ -42,7 +42,8 @@ PICKLE_PROTOCOL = 5
 
 
 ARRAY_MAGIC = b"SsA1"  # a posting list in our array layout; Whoosh's own lists start with b"W3Bl"
-_LIST_HEAD = struct.Struct("<4sIBBB")  # magic, postings, id gap width, weight code, value size width
+_LIST_HEAD = struct.Struct("<4sIBBBB")  # magic, postings, id gap width, weight code, value size width, zlib
+_RAW_BELOW = 64
 
 
 def _width(top: int) -> int:
@@ -65,34 +66,47 @@ def _unplanes(body: bytes, at: int, count: int, width: int) -> tuple[np.ndarray,
     return data.view(f"<u{width}").reshape(count), at + count * width
 
 
+def list_widths(gaps_max: int, weights_min: float, weights_max: float, weights_whole: bool,
+                sizes_max: int | None) -> tuple[int, int, int]:
+    """encode_list's layout for a list with these extremes: id gap width, weight code (1: a byte
+    each, for small whole numbers; 4: float32, as Whoosh stores weights), value size width (0: a
+    format without values)."""
+    whole = weights_whole and weights_min >= 0 and weights_max < 256
+    return _width(gaps_max), 1 if whole else 4, 0 if sizes_max is None else _width(sizes_max)
+
+
 def encode_list(gaps: np.ndarray, weights: np.ndarray, sizes: np.ndarray | None, blob: bytes,
-                compression: int) -> bytes:
+                compression: int, widths: tuple[int, int, int] | None = None) -> bytes:
     """A whole posting list as arrays, compressed together: document gaps (the first is the
-    document itself), weights (a byte each when they are small whole numbers, else float32 as
-    Whoosh stores them), and for formats with values, each value's size and the values' bytes.
+    document itself), weights, and for formats with values, each value's size and the values'
+    bytes; `widths` as list_widths gives them (computed here when not given). Bodies under
+    _RAW_BELOW bytes are stored as they are: zlib would not shrink them.
 
     Whoosh's W3 blocks pickle a tuple of Python numbers and bytes every 128 postings: measured on
     a 100,000-post index, 1.6-3.4x the size of this, and 10-35x slower to decode (0.4-1.8 us a
     posting, against a few nanoseconds here)."""
     weights = np.asarray(weights, dtype=np.float32)
-    whole = bool(len(weights)) and weights.min() >= 0 and weights.max() < 256 and bool((weights % 1 == 0).all())
-    id_width = _width(int(gaps.max()) if len(gaps) else 0)
+    if widths is None:
+        widths = list_widths(int(gaps.max()), float(weights.min()), float(weights.max()),
+                             bool((weights % 1 == 0).all()), None if sizes is None else int(sizes.max()))
+    id_width, weight_code, size_width = widths
     parts = [_planes(gaps, id_width),
-             weights.astype(np.uint8).tobytes() if whole else _planes(weights.view(np.uint32), 4)]
-    size_width = 0
+             weights.astype(np.uint8).tobytes() if weight_code == 1 else _planes(weights.view(np.uint32), 4)]
     if sizes is not None:
-        size_width = _width(int(sizes.max()) if len(sizes) else 0)
         parts += [_planes(sizes, size_width), blob]
-    packer = zlib.compressobj(compression, zlib.DEFLATED, 12)  # a 4 KB window: as small, quicker to set up
-    body = packer.compress(b"".join(parts)) + packer.flush()
-    return _LIST_HEAD.pack(ARRAY_MAGIC, len(gaps), id_width, 1 if whole else 4, size_width) + body
+    body = b"".join(parts)
+    compressed = len(body) >= _RAW_BELOW
+    if compressed:
+        packer = zlib.compressobj(compression, zlib.DEFLATED, 12)  # a 4 KB window: as small, quicker to set up
+        body = packer.compress(body) + packer.flush()
+    return _LIST_HEAD.pack(ARRAY_MAGIC, len(gaps), id_width, weight_code, size_width, compressed) + body
 
 
 def decode_list(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bytes]:
     """encode_list's document numbers (int64), weights (float64), value sizes (None for a format
     without values) and values."""
-    _, count, id_width, weight_code, size_width = _LIST_HEAD.unpack_from(buf)
-    body = zlib.decompress(memoryview(buf)[_LIST_HEAD.size:])
+    _, count, id_width, weight_code, size_width, compressed = _LIST_HEAD.unpack_from(buf)
+    body = zlib.decompress(memoryview(buf)[_LIST_HEAD.size:]) if compressed else buf[_LIST_HEAD.size:]
     gaps, at = _unplanes(body, 0, count, id_width)
     ids = np.cumsum(gaps, dtype=np.int64)
     if weight_code == 1:
