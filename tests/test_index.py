@@ -366,3 +366,14 @@ def test_array_list_widths_and_fractional_weights(top: int) -> None:
             assert back.tolist() == weights.astype(np.float64).tolist()
             assert (found.tolist() if found is not None else None) == (sizes.tolist() if with_values else None)
             assert data == (blob if with_values else b"")
+
+
+def test_stored_body_reads_as_text_in_both_layouts() -> None:
+    """Bodies are stored as text; indexes written before stored them zlib-compressed."""
+    import zlib
+
+    from searchsvc.index import stored_text
+
+    body = "数据城市的故事 data"
+    assert stored_text(body) == body
+    assert stored_text(zlib.compress(body.encode("utf-8"), 6)) == body
