@@ -32,7 +32,7 @@ from whoosh.util.numeric import byte_to_length
 from searchsvc.codec import read_postings, term_info
 from searchsvc.substring import Substring, substring_matches
 
-CACHE_BYTES = 16 * 1024 * 1024
+CACHE_BYTES = 8 * 1024 * 1024
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float64)
 
 
