@@ -12,6 +12,7 @@ built from the same posts in the same run. Works on copies outside the repositor
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import shutil
@@ -39,6 +40,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     posts_dir = work / "posts"
     shutil.copytree(source, posts_dir)
+    os.sync()  # the copy's writeback must not land inside the timed build
 
     # Build before this process loads every post: the writer processes are forked from it, and
     # their resident memory would count the parent's pages they share.
