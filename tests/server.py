@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -27,15 +28,17 @@ class Server:
         args = [sys.executable, "-m", "searchsvc.cli", "serve", "--index", str(index_dir),
                 "--port", str(self.port), "--threads", str(threads), *extra]
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
+        # A file, not a pipe: nobody reads a pipe while the server runs, and once its buffer is
+        # full the server's next log line (waitress warns of every deep task queue) blocks it.
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ))
         self.first_answer = self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30) -> float:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                raise RuntimeError(f"searchsvc serve exited with {self.proc.returncode}: {out}")
+                raise RuntimeError(f"searchsvc serve exited with {self.proc.returncode}: {self.output()}")
             try:
                 self.get("/healthz")
                 return time.monotonic() - self.started
@@ -63,9 +66,13 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        self.log.close()
         return self.proc.returncode
+
+    def output(self) -> str:
+        """What the server printed so far (read without moving the offset it writes at)."""
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
     def __enter__(self) -> Server:
         return self
