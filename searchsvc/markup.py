@@ -110,7 +110,8 @@ def _markdown_to_html_text(source: str) -> str:
 
 def to_text(source: str) -> str:
     """What a reader sees of an HTML and/or Markdown body: no tags, attributes, URLs or base64."""
-    source = source.replace("\r\n", "\n").replace("\r", "\n")
+    # NUL never renders, and it marks the code spans _markdown_to_html_text sets aside
+    source = source.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     if any(c in source for c in ZERO_WIDTH):
         source = _ZERO_WIDTH_RE.sub("", source)
     if ":" in source:

@@ -168,3 +168,11 @@ def test_html_blocks_become_lines() -> None:
     assert to_text("<div><p>一</p><p>二</p><script>var x=1</script><style>p{}</style></div>") == "一\n二"
     assert to_text("<table><tr><td>甲</td><td>乙</td></tr></table>") == "甲\n乙"
     assert to_text("见 https://example.com/a?b=1 结束") == "见 结束"
+
+
+def test_nul_characters_do_not_break_code_spans() -> None:
+    """Code spans are set aside behind NUL-number-NUL marks: a NUL in the post itself is dropped
+    (it never renders), so it can neither take a span's place nor point past the last one."""
+    assert to_text("甲\x000\x00乙 `代码` 丙") == "甲0乙 代码 丙"
+    assert to_text("甲\x005\x00乙 `代码`") == "甲5乙 代码"
+    assert to_text("无\x00码") == "无码"
