@@ -326,6 +326,8 @@ def test_array_lists_read_back_what_whooshs_own_codec_does(sample_posts: Path, t
             assert list(zip(ids.tolist(), weights.tolist(), values)) == expected, (fieldname, btext)
         mine = ours.postings(fieldname, btext)
         if isinstance(mine, ArrayMatcher):
+            assert list(mine.all_ids()) == [d for d, _, _ in expected]
+            assert [(d, v) for d, v in mine.all_items()] == [(d, v) for d, _, v in expected]
             arrays += 1
             with_values += fmt.fixed_value_size() != 0
             target = rng.randrange(expected[-1][0] + 2)
