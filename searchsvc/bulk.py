@@ -3,7 +3,7 @@
 Whoosh matches one document at a time through a tree of Python matchers: ~2-4 us per document
 and query node, so a common word at 100,000 posts (60,000 matches, every one scored for the
 exact total and facets) takes 0.2-0.5 s. Here every term's postings are decoded whole into
-arrays (codec.decode_list: one zlib call and numpy), scored with the same BM25F formula and
+arrays (codec.decode_list: zlib and numpy), scored with the same BM25F formula and
 statistics as Whoosh's scorer, and combined with array operations: Or and And add scores as
 Whoosh's union and intersection matchers do, AndMaybe adds the optional part where it matches,
 AndNot removes. Substring phrases are matched with arrays too (substring.substring_matches);

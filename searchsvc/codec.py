@@ -41,7 +41,8 @@ PICKLE_PROTOCOL = 5
 
 
 ARRAY_MAGIC = b"SsA1"  # a posting list in our array layout; Whoosh's own lists start with b"W3Bl"
-_LIST_HEAD = struct.Struct("<4sIBBBB")  # magic, postings, id gap width, weight code, value size width, zlib
+# magic, postings, id gap width, weight code, value size width, which parts are zlib'd, first part's length
+_LIST_HEAD = struct.Struct("<4sIBBBBI")
 _RAW_BELOW = 64
 
 
@@ -76,9 +77,9 @@ def list_widths(gaps_max: int, weights_min: float, weights_max: float, weights_w
 
 def encode_list(gaps: np.ndarray, weights: np.ndarray, sizes: np.ndarray | None, blob: bytes,
                 compression: int, widths: tuple[int, int, int] | None = None) -> bytes:
-    """A whole posting list as arrays, compressed together: document gaps (the first is the
-    document itself), weights, and for formats with values, each value's size and the values'
-    bytes; `widths` as list_widths gives them (computed here when not given). Bodies under
+    """A whole posting list as arrays in two compressed parts: document gaps (the first is the
+    document itself) and weights; then, for formats with values, each value's size and the
+    values' bytes. `widths` as list_widths gives them (computed here when not given). Parts under
     _RAW_BELOW bytes are stored as they are: zlib would not shrink them.
 
     Whoosh's W3 blocks pickle a tuple of Python numbers and bytes every 128 postings: measured on
@@ -89,35 +90,44 @@ def encode_list(gaps: np.ndarray, weights: np.ndarray, sizes: np.ndarray | None,
         widths = list_widths(int(gaps.max()), float(weights.min()), float(weights.max()),
                              bool((weights % 1 == 0).all()), None if sizes is None else int(sizes.max()))
     id_width, weight_code, size_width = widths
-    parts = [_planes(gaps, id_width),
-             weights.astype(np.uint8).tobytes() if weight_code == 1 else _planes(weights.view(np.uint32), 4)]
-    if sizes is not None:
-        parts += [_planes(sizes, size_width), blob]
-    body = b"".join(parts)
-    compressed = len(body) >= _RAW_BELOW
-    if compressed:
-        packer = zlib.compressobj(compression, zlib.DEFLATED, 12)  # a 4 KB window: as small, quicker to set up
-        body = packer.compress(body) + packer.flush()
-    return _LIST_HEAD.pack(ARRAY_MAGIC, len(gaps), id_width, weight_code, size_width, compressed) + body
+    head = _planes(gaps, id_width) + (weights.astype(np.uint8).tobytes() if weight_code == 1
+                                      else _planes(weights.view(np.uint32), 4))
+    tail = _planes(sizes, size_width) + blob if sizes is not None else b""
+    head, head_zipped = _pack(head, compression)
+    tail, tail_zipped = _pack(tail, compression)
+    return _LIST_HEAD.pack(ARRAY_MAGIC, len(gaps), id_width, weight_code, size_width,
+                           head_zipped | tail_zipped << 1, len(head)) + head + tail
 
 
-def decode_list(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bytes]:
+def _pack(data: bytes, compression: int) -> tuple[bytes, int]:
+    if len(data) < _RAW_BELOW:
+        return data, 0
+    packer = zlib.compressobj(compression, zlib.DEFLATED, 12)  # a 4 KB window: as small, quicker to set up
+    return packer.compress(data) + packer.flush(), 1
+
+
+def decode_list(buf: bytes, with_values: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bytes]:
     """encode_list's document numbers (int64), weights (float64), value sizes (None for a format
-    without values) and values."""
-    _, count, id_width, weight_code, size_width, compressed = _LIST_HEAD.unpack_from(buf)
-    body = zlib.decompress(memoryview(buf)[_LIST_HEAD.size:]) if compressed else buf[_LIST_HEAD.size:]
+    without values, or when not asked for) and values. The values are compressed apart, so a term
+    query never decompresses a positional field's positions."""
+    _, count, id_width, weight_code, size_width, zipped, head_len = _LIST_HEAD.unpack_from(buf)
+    view = memoryview(buf)
+    start = _LIST_HEAD.size
+    part = view[start:start + head_len]
+    body = zlib.decompress(part) if zipped & 1 else bytes(part)
     gaps, at = _unplanes(body, 0, count, id_width)
     ids = np.cumsum(gaps, dtype=np.int64)
     if weight_code == 1:
         weights = np.frombuffer(body, dtype=np.uint8, count=count, offset=at).astype(np.float64)
-        at += count
     else:
         raw, at = _unplanes(body, at, count, 4)
         weights = raw.view(np.float32).astype(np.float64)
-    if not size_width:
+    if not size_width or not with_values:
         return ids, weights, None, b""
-    sizes, at = _unplanes(body, at, count, size_width)
-    return ids, weights, sizes.astype(np.int64), body[at:]
+    tail = view[start + head_len:]
+    values = zlib.decompress(tail) if zipped & 2 else bytes(tail)
+    sizes, at = _unplanes(values, 0, count, size_width)
+    return ids, weights, sizes.astype(np.int64), values[at:]
 
 
 class ArrayMatcher(ListMatcher):  # type: ignore[misc]
@@ -515,7 +525,7 @@ def read_postings(reader: Any, fieldname: str, btext: bytes, with_values: bool =
     buf = terms._postfile.get(offset, _extent_length(length))  # the whole list in one read
     if buf[:len(ARRAY_MAGIC)] != ARRAY_MAGIC:
         return _read_blocks(buf, with_values)
-    ids, weights, sizes, blob = decode_list(buf)
+    ids, weights, sizes, blob = decode_list(buf, with_values)
     if not with_values:
         return ids, weights, (b"", np.zeros(0, dtype=np.int64))
     return ids, weights, (blob, sizes if sizes is not None else np.zeros(len(ids), dtype=np.int64))

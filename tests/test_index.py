@@ -368,6 +368,10 @@ def test_array_list_widths_and_fractional_weights(top: int) -> None:
             assert back.tolist() == weights.astype(np.float64).tolist()
             assert (found.tolist() if found is not None else None) == (sizes.tolist() if with_values else None)
             assert data == (blob if with_values else b"")
+            ids_only, weights_only, no_sizes, no_data = decode_list(
+                encode_list(gaps, weights, sizes if with_values else None, blob if with_values else b"", 3), False)
+            assert ids_only.tolist() == ids.tolist() and weights_only.tolist() == back.tolist()
+            assert no_sizes is None and no_data == b""
 
 
 def test_stored_body_reads_as_text_in_both_layouts() -> None:
