@@ -66,6 +66,15 @@ def _unplanes(body: bytes, at: int, count: int, width: int) -> tuple[np.ndarray,
     return data.view(f"<u{width}").reshape(count), at + count * width
 
 
+def take_values(data: np.ndarray, sizes: np.ndarray, pick: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values of varying size stored end to end (`data`, `sizes` bytes each): those at `pick`, in
+    that order, end to end, and their sizes."""
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    picked = sizes[pick]
+    firsts = np.concatenate([[0], np.cumsum(picked)[:-1]]).astype(np.int64)
+    return data[np.repeat(starts[pick] - firsts, picked) + np.arange(int(picked.sum()))], picked
+
+
 def list_widths(gaps_max: int, weights_min: float, weights_max: float, weights_whole: bool,
                 sizes_max: int | None) -> tuple[int, int, int]:
     """encode_list's layout for a list with these extremes: id gap width, weight code (1: a byte
@@ -207,9 +216,7 @@ class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
         self._values.append(vbytes or b"")
         self._maxweight = max(self._maxweight, weight)  # type: ignore[has-type]
         if length:
-            if self._minlength is None or length < self._minlength:  # type: ignore[has-type]
-                self._minlength = length
-            self._maxlength = max(self._maxlength, length)  # type: ignore[has-type]
+            self._note_lengths(length, length)
 
     def add_many(self, ids: Any, weights: Any, values: list[bytes] | None, lengths: list[int]) -> None:
         """add_posting for all of one term's postings."""
@@ -222,10 +229,13 @@ class _InliningPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
         self._values.extend(values if values is not None else [b""] * len(ids))
         present = [n for n in lengths if n]
         if present:
-            low, high = min(present), max(present)
-            if self._minlength is None or low < self._minlength:  # type: ignore[has-type]
-                self._minlength = low
-            self._maxlength = max(self._maxlength, high)  # type: ignore[has-type]
+            self._note_lengths(min(present), max(present))
+
+    def _note_lengths(self, low: int, high: int) -> None:
+        """The shortest and longest field lengths so far (a block's statistics in Whoosh)."""
+        if self._minlength is None or low < self._minlength:  # type: ignore[has-type]
+            self._minlength = low
+        self._maxlength = max(self._maxlength, high)  # type: ignore[has-type]
 
     def finish_postings(self) -> Any:
         terminfo: Any = self._terminfo  # type: ignore[has-type]

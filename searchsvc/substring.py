@@ -14,7 +14,7 @@ import numpy as np
 from whoosh import matching
 from whoosh.query import Phrase
 
-from searchsvc.codec import read_postings, term_info
+from searchsvc.codec import read_postings, take_values, term_info
 
 
 class Substring(Phrase):  # type: ignore[misc]
@@ -210,11 +210,8 @@ def _postings_in(wanted: np.ndarray, docs: np.ndarray, blob: bytes,
     keep = np.flatnonzero(wanted[np.minimum(at, len(wanted) - 1)] == docs)
     if len(keep) == len(docs):
         return docs, blob, sizes
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    picked = sizes[keep]
-    firsts = np.concatenate([[0], np.cumsum(picked)[:-1]]).astype(np.int64)
-    where = np.repeat(offsets[keep] - firsts, picked) + np.arange(int(picked.sum()))
-    return docs[keep], np.frombuffer(blob, dtype=np.uint8)[where].tobytes(), picked
+    values, picked = take_values(np.frombuffer(blob, dtype=np.uint8), sizes, keep)
+    return docs[keep], values.tobytes(), picked
 
 
 def _sorted_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:

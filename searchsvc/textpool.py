@@ -14,6 +14,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from searchsvc.codec import take_values
 from searchsvc.textarrays import PACKED_CHARS, TermColumns, pack_terms, unpack_terms
 
 RUN_ARRAYS = ("keys", "long", "docs", "weights")
@@ -249,10 +250,7 @@ class Chunk:
             order = np.lexsort((docs, rank[long], keys))
             keys, long, docs, weights = keys[order], long[order], docs[order], weights[order]
             if len(values):
-                starts = np.concatenate([[0], np.cumsum(sizes)])[order]
-                sizes = sizes[order]
-                values = values[np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
-                                + np.arange(len(values))]
+                values, sizes = take_values(values, sizes, order)
             else:
                 sizes = sizes[order]
         voffsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
