@@ -190,7 +190,7 @@ class FacetTable:
         self.values = list(found)
         docs = [arrays.postings(leaves, fieldname, v.encode("utf-8"), cache=False).ids for v in self.values]
         sizes = np.array([len(d) for d in docs], dtype=np.int64)
-        self.docs = _concat(docs, np.int64).astype(np.int32)
+        self.docs = _concat(docs, np.int32)  # Postings' documents are int32
         self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.empty = sizes == 0  # values whose every post was deleted
 
