@@ -179,9 +179,12 @@ class FieldLengths:
 
 
 class FacetTable:
-    """One facet field's documents grouped by value, so counting a result set is one gather and
-    one sum per value (measured at 100k posts: 1.1-1.4 ms with a bincount over (document, value)
-    pairs)."""
+    """One facet field's (document, value) pairs, grouped twice: by value, so counting a large
+    result set is one gather and one sum per value; and by document, so counting a small one
+    touches only its own documents' pairs. Measured at 100k posts, three facets of 100,000 to
+    150,000 pairs: by value 0.9-1.2 ms whatever the result's size; by document 0.06-0.11 ms for
+    100 matches, 0.24 ms for 4,000, 0.95 ms for 25,000, 8.3 ms for 90,000. So by document for
+    results under a fifth of the documents."""
 
     def __init__(self, arrays: IndexArrays, leaves: list[tuple[Any, int]], fieldname: str) -> None:
         found: dict[str, None] = {}
@@ -193,8 +196,24 @@ class FacetTable:
         self.docs = _concat(docs, np.int32)  # Postings' documents are int32
         self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.empty = sizes == 0  # values whose every post was deleted
+        order = np.argsort(self.docs, kind="stable")
+        self.doc_values = np.repeat(np.arange(len(self.values), dtype=np.int32), sizes)[order]
+        self.doc_starts = np.searchsorted(self.docs[order], np.arange(arrays.size + 1)).astype(np.int32)
 
-    def count(self, mask: np.ndarray) -> np.ndarray:
+    def count(self, mask: np.ndarray, matched: np.ndarray) -> np.ndarray:
+        """How many documents of `mask` (whose positions are `matched`) hold each value."""
+        if len(matched) * 5 < len(self.doc_starts):
+            return self.count_by_document(matched)
+        return self.count_by_value(mask)
+
+    def count_by_document(self, matched: np.ndarray) -> np.ndarray:
+        firsts = self.doc_starts[matched]
+        held = self.doc_starts[matched + 1] - firsts
+        total = int(held.sum())
+        at = np.repeat(firsts - (np.cumsum(held) - held), held) + np.arange(total, dtype=np.int32)
+        return np.bincount(self.doc_values[at], minlength=len(self.values))
+
+    def count_by_value(self, mask: np.ndarray) -> np.ndarray:
         if not len(self.docs):
             return np.zeros(len(self.values), dtype=np.int64)
         hits = mask.view(np.uint8)[self.docs]

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from whoosh import scoring
 from whoosh.codec.whoosh3 import STORED_COLUMN
 from whoosh.index import Index
@@ -158,9 +159,10 @@ def _open_reader(ix: Index) -> IndexReader:
 def facet_counts(arrays: IndexArrays, leaves: list[tuple[Any, int]], mask: Any) -> dict[str, tuple[FacetCount, ...]]:
     """The most frequent values of each facet among the matching documents."""
     out = {}
+    matched = np.flatnonzero(mask)
     for name in FACET_FIELDS.values():
         table = arrays.facet_table(leaves, name)
-        counts = table.count(mask)
+        counts = table.count(mask, matched)
         top = sorted(((int(c), v) for v, c in zip(table.values, counts) if c), key=lambda cv: (-cv[0], cv[1]))
         out[name] = tuple(FacetCount(v, c) for c, v in top[:FACET_LIMIT])
     return out

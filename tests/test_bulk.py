@@ -174,3 +174,29 @@ def test_no_fallback_when_too_few_words_match(sample_index: SearchIndex) -> None
     """Three quarters of four words that no post holds: nothing, and not marked partial."""
     result = run_query(sample_index, make_request({"q": ["龘 靐 齉 爩"]}))
     assert (result.total, result.partial) == (0, False)
+
+
+def test_facet_counts_by_value_and_by_document(sample_posts: Path, tmp_path: Path) -> None:
+    """Both ways of counting a facet (by value for large results, by document for small ones)
+    give, for any set of documents, the counts of the values their stored fields hold, deleted
+    posts included in neither."""
+    index_dir = tmp_path / "ix"
+    update_index(sample_posts, index_dir)
+    sorted(sample_posts.rglob("*.md"))[2].unlink()
+    update_index(sample_posts, index_dir)
+    with SearchIndex(index_dir) as index:
+        searcher = index.searcher()
+        arrays = index.arrays(searcher)
+        leaves = BulkEvaluator(searcher, arrays).leaves
+        stored = {d: searcher.stored_fields(d) for d in range(arrays.size) if arrays.live[d]}
+        rng = np.random.default_rng(3)
+        for name in ("category", "tag", "author"):
+            table = arrays.facet_table(leaves, name)
+            for share in (0.0, 0.1, 0.5, 1.0):
+                mask = (rng.random(arrays.size) < share) | (share == 1.0)
+                mask &= arrays.live
+                expected = Counter(v for d in np.flatnonzero(mask) for v in stored[int(d)].get(name) or ())
+                assert sum(expected.values()) > 0 or share == 0.0
+                for counts in (table.count_by_value(mask), table.count_by_document(np.flatnonzero(mask))):
+                    got = {v: int(c) for v, c in zip(table.values, counts) if c}
+                    assert got == dict(expected), (name, share)
