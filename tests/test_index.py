@@ -374,6 +374,30 @@ def test_array_list_widths_and_fractional_weights(top: int) -> None:
             assert no_sizes is None and no_data == b""
 
 
+def test_array_lists_with_compressed_values_still_read() -> None:
+    """Lists written before values were stored raw have a compressed values part (flag bit 1)."""
+    import zlib
+
+    from searchsvc.codec import _LIST_HEAD, decode_list, encode_list
+
+    rng = np.random.default_rng(5)
+    gaps = rng.integers(1, 9, size=500)
+    weights = rng.integers(1, 4, size=500).astype(np.float32)
+    sizes = rng.integers(1, 40, size=500)
+    blob = rng.integers(0, 4, size=int(sizes.sum()), dtype=np.uint8).tobytes()
+    now = encode_list(gaps, weights, sizes, blob, 3)
+    magic, count, id_width, weight_code, size_width, zipped, head_len = _LIST_HEAD.unpack_from(now)
+    assert not zipped & 2  # values are stored as they are
+    tail = now[_LIST_HEAD.size + head_len:]
+    before = _LIST_HEAD.pack(magic, count, id_width, weight_code, size_width, zipped | 2, head_len) + \
+        now[_LIST_HEAD.size:_LIST_HEAD.size + head_len] + zlib.compress(tail, 3)
+    assert len(before) < len(now)
+    for layout in (now, before):
+        ids, back, found, data = decode_list(layout)
+        assert ids.tolist() == np.cumsum(gaps).tolist() and back.tolist() == weights.tolist()
+        assert found is not None and found.tolist() == sizes.tolist() and data == blob
+
+
 def test_stored_body_reads_as_text_in_both_layouts() -> None:
     """Bodies are stored as text; indexes written before stored them zlib-compressed."""
     import zlib
