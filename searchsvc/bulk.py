@@ -17,6 +17,7 @@ term costs its decoding once.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -48,13 +49,15 @@ class Matches:
 
 class Postings:
     """One term's postings over the whole index: global document numbers (int32) and weights
-    (float32, as stored): 8 bytes a posting in the cache."""
+    (float32, as stored): 8 bytes a posting in the cache. `df` is the term's document frequency
+    as the term table states it (deleted documents included), which Whoosh's idf reads."""
 
-    __slots__ = ("ids", "weights")
+    __slots__ = ("ids", "weights", "df")
 
-    def __init__(self, ids: np.ndarray, weights: np.ndarray) -> None:
+    def __init__(self, ids: np.ndarray, weights: np.ndarray, df: int) -> None:
         self.ids = ids
         self.weights = weights
+        self.df = df
 
     @property
     def nbytes(self) -> int:
@@ -107,6 +110,7 @@ class IndexArrays:
                 dead = np.fromiter(sub.deleted_docs_set, dtype=np.int64)
                 live[dead + offset] = False
         self.live = live
+        self.deletions = not live.all()
         self.cache = LruCache(CACHE_BYTES, largest=CACHE_BYTES // 4)
         self._lengths: dict[str, FieldLengths] = {}
         self._keys: dict[str, np.ndarray] = {}
@@ -149,19 +153,28 @@ class IndexArrays:
         found = self.cache.get(key) if cache else None
         if found is not None:
             return found  # type: ignore[no-any-return]
-        id_parts: list[np.ndarray] = []
-        weight_parts: list[np.ndarray] = []
+        parts: list[tuple[np.ndarray, np.ndarray, int]] = []
+        df = 0
         for sub, offset in leaves:
             info = term_info(sub, fieldname, btext)
             if info is None:
                 continue
+            df += info.doc_frequency()
             ids, weights, _ = read_postings(sub, fieldname, btext, terminfo=info)
-            id_parts.append(ids + offset)
-            weight_parts.append(weights)
-        post = Postings(_concat(id_parts, np.int64).astype(np.int32), _concat(weight_parts, np.float32).astype(np.float32))
-        keep = self.live[post.ids]
-        if not keep.all():
-            post = Postings(post.ids[keep], post.weights[keep])
+            parts.append((ids, weights, offset))
+        total = sum(len(ids) for ids, _, _ in parts)
+        all_ids = np.empty(total, dtype=np.int32)
+        all_weights = np.empty(total, dtype=np.float32)
+        at = 0
+        for ids, weights, offset in parts:  # into place: no concatenation, no conversion after
+            np.add(ids, offset, out=all_ids[at:at + len(ids)], casting="unsafe")
+            all_weights[at:at + len(ids)] = weights
+            at += len(ids)
+        post = Postings(all_ids, all_weights, df)
+        if self.deletions:
+            keep = self.live[all_ids]
+            if not keep.all():
+                post = Postings(all_ids[keep], all_weights[keep], df)
         if cache:
             self.cache.put(key, post, post.nbytes)
         return post
@@ -173,9 +186,19 @@ class FieldLengths:
 
     def __init__(self, codes: np.ndarray) -> None:
         self.codes = codes
+        self._norms: tuple[tuple[float, float, float], np.ndarray] | None = None
 
     def __getitem__(self, docs: np.ndarray) -> np.ndarray:
         return _LENGTH_TABLE[self.codes[docs]]  # type: ignore[no-any-return]
+
+    def bm25_norms(self, docs: np.ndarray, avgfl: float, B: float, K1: float) -> np.ndarray:
+        """K1 * ((1 - B) + B * length / avgfl) for each of `docs`, the part of BM25's denominator
+        a document's length gives: from a table of the 256 length codes, computed as Whoosh's
+        scorer computes it for each document, so the scores are the same to the last bit."""
+        params = (avgfl, B, K1)
+        if self._norms is None or self._norms[0] != params:
+            self._norms = params, K1 * ((1 - B) + B * _LENGTH_TABLE / avgfl)
+        return self._norms[1][self.codes[docs]]  # type: ignore[no-any-return]
 
 
 class FacetTable:
@@ -284,14 +307,16 @@ class BulkEvaluator:
             for i in sorted(range(len(subs)), key=lambda i: _costly(subs[i])):
                 part = parts[i] = self.evaluate(subs[i], mask if conjunction else within)
                 if conjunction:
-                    mask = part.mask.copy() if mask is None else mask & part.mask
+                    mask = part.mask if mask is None else mask & part.mask
+            # Every part's arrays are its own (evaluate never returns arrays it keeps), so the
+            # first part's are combined into in place.
             done = [p for p in parts if p is not None]
             if not conjunction:
-                mask = done[0].mask.copy()
+                mask = done[0].mask
                 for p in done[1:]:
                     mask |= p.mask
             assert mask is not None
-            score = done[0].score.copy()
+            score = done[0].score
             for p in done[1:]:  # in Whoosh's order of the parts
                 score += p.score
             if q.boost != 1.0:
@@ -326,12 +351,12 @@ class BulkEvaluator:
         if not len(post.ids):
             return out
         if field.scorable:
-            idf = self.searcher.idf(fieldname, btext)
+            idf = math.log(self.arrays.size / (post.df + 1)) + 1  # WeightingModel.idf, its parts at hand
             avgfl = self.searcher.avg_field_length(fieldname) or 1
             B, K1 = self.weighting.B, self.weighting.K1
-            fl = self.arrays.lengths(fieldname)[post.ids]
+            norms = self.arrays.lengths(fieldname).bm25_norms(post.ids, avgfl, B, K1)
             tf = post.weights.astype(np.float64)
-            scores = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
+            scores = idf * ((tf * (K1 + 1)) / (tf + norms))
         else:
             scores = post.weights.astype(np.float64)
         if q.boost != 1.0:
