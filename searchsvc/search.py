@@ -12,7 +12,7 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from searchsvc.analysis import AnalysisSettings
-from searchsvc.bulk import BulkEvaluator, Matches, by_key, top
+from searchsvc.bulk import BulkEvaluator, IndexArrays, Matches, by_key, top
 from searchsvc.highlight import make_snippet, mark_title
 from searchsvc.index import stored_text
 from searchsvc.model import (
@@ -45,12 +45,16 @@ def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> Se
     date_from = dt.datetime.combine(request.date_from, dt.time.min, dt.timezone.utc) if request.date_from else None
     date_to = dt.datetime.combine(request.date_to, dt.time.max, dt.timezone.utc) if request.date_to else None
     plan = build_plan(parsed, request.filters, date_from, date_to)
-    searcher = index.searcher()
     empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_FIELDS.values()}
     if plan.required is wq.NullQuery:
         return SearchResult(request, parsed, 0, 0, _ms(started), (), empty)
+    with index.searching() as (searcher, arrays):
+        return _evaluate(searcher, arrays, request, parsed, plan, index.analysis, started)
 
-    arrays = index.arrays(searcher)
+
+def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, parsed: ParsedQuery, plan: QueryPlan,
+              analysis: AnalysisSettings, started: float) -> SearchResult:
+    empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_FIELDS.values()}
     evaluator = BulkEvaluator(searcher, arrays)
     matches = evaluator.evaluate(plan.combined())
     partial = False
@@ -70,7 +74,7 @@ def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> Se
         docs = top(matches, limit)
     else:  # by date; a filter alone has nothing to rank by, so it lists the newest first
         docs = by_key(matches, arrays.keys("date"), limit, reverse=request.sort != "oldest")
-    hits = tuple(_hit(searcher, int(d), float(matches.score[d]), parsed, request, index.analysis, ranked)
+    hits = tuple(_hit(searcher, int(d), float(matches.score[d]), parsed, request, analysis, ranked)
                  for d in docs[first:limit])
     if ranked:  # equal scores: the newer post first
         hits = tuple(sorted(hits, key=lambda h: (-h.score, -h.date.timestamp())))
@@ -150,5 +154,6 @@ def suggest_titles(index: SearchIndex, q: str, limit: int = 8) -> list[tuple[str
             options.append(wq.Prefix("title_sub", term))  # the word still being typed
         parts.append(wq.Or(options))
     query = wq.And(parts) if len(parts) > 1 else parts[0]
-    hits = index.searcher().search(query, limit=limit, terms=False)
-    return [(hit["title"], hit["url"]) for hit in hits]
+    with index.searching() as (searcher, _):
+        hits = searcher.search(query, limit=limit, terms=False)
+        return [(hit["title"], hit["url"]) for hit in hits]

@@ -243,3 +243,87 @@ def test_result_cache_is_keyed_by_generation(sample_posts: Path, tmp_path: Path)
         for i in range(20):
             run_query(index, SearchRequest(q=f"火锅{i}"))
         assert len(index.cache._items) == 8
+
+
+def test_shared_file_keeps_a_position_per_thread(tmp_path: Path) -> None:
+    """Threads share a searcher's files: each one's seek and read never move another's."""
+    import pickle
+    import threading
+
+    from searchsvc.searchindex import SharedStructFile
+
+    data = bytes(range(256)) * 40 + b"line one\nline two\n" + pickle.dumps({"k": "数据"})
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    f = SharedStructFile(str(path))
+    steps = [threading.Barrier(2) for _ in range(3)]
+    seen: dict[str, bytes] = {}
+
+    def reader(name: str, start: int) -> None:
+        steps[0].wait()
+        f.seek(start)
+        steps[1].wait()  # both have seeked before either reads
+        seen[name] = f.read(16) + f.read(16)
+        steps[2].wait()
+
+    threads = [threading.Thread(target=reader, args=(n, s)) for n, s in (("a", 0), ("b", 1000))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"a": data[0:32], "b": data[1000:1032]}
+    assert f.get(5000, 4) == data[5000:5004]
+    f.seek(10240)
+    assert f.file.readline() == b"line one\n" and f.file.readline() == b"line two\n"
+    assert f.read_pickle() == {"k": "数据"}
+    assert f.read(10) == b"" and f.tell() == len(data)
+    f.seek(-4, 2)
+    assert f.read() == data[-4:]
+    f.close()
+    assert f.file.closed
+
+
+def test_threads_share_one_searcher_and_retired_ones_close(sample_posts: Path, tmp_path: Path) -> None:
+    """Searches on several threads while commits land: none fails, each commit's searcher is
+    shared, and a searcher a newer commit replaced is closed once no search uses it."""
+    import gc
+    import os
+    import threading
+
+    from searchsvc.reindex import update_index
+
+    index_dir = tmp_path / "ix"
+    update_index(sample_posts, index_dir)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    fds = len(os.listdir("/proc/self/fd"))
+    gc.disable()  # retired searchers must be closed, not collected
+    with SearchIndex(index_dir) as index:
+        first = index.searcher()
+
+        def search(q: str) -> None:
+            while not stop.is_set():
+                try:
+                    run_query(index, make_request({"q": [q]}))
+                except BaseException as exc:  # noqa: BLE001 (reported below)
+                    errors.append(exc)
+                    return
+
+        threads = [threading.Thread(target=search, args=(q,)) for q in ("城市", '"数字经济"', "的", "雪豹")]
+        for t in threads:
+            t.start()
+        try:
+            for n in range(3):
+                (sample_posts / f"snow-{n}.md").write_text(f"---\ntitle: 雪豹{n}\n---\n雪豹出现在山谷。\n", encoding="utf-8")
+                update_index(sample_posts, index_dir)
+                index.refresh(max_age=0)
+                assert index.searcher() is index.searcher()
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert errors == []
+        assert first.is_closed and not index.searcher().is_closed
+        assert run_query(index, make_request({"q": ["雪豹"]})).total == 3
+    gc.enable()
+    assert len(os.listdir("/proc/self/fd")) <= fds  # every commit's files closed
