@@ -120,7 +120,7 @@ def _pack(data: bytes, compression: int) -> tuple[bytes, int]:
 
 
 def decode_list(buf: bytes, with_values: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bytes]:
-    """encode_list's document numbers (int64), weights (float64), value sizes (None for a format
+    """encode_list's document numbers (int64), weights (float32, as stored), value sizes (None for a format
     without values, or when not asked for) and values. The values are compressed apart, so a term
     query never decompresses a positional field's positions."""
     _, count, id_width, weight_code, size_width, zipped, head_len = _LIST_HEAD.unpack_from(buf)
@@ -131,10 +131,10 @@ def decode_list(buf: bytes, with_values: bool = True) -> tuple[np.ndarray, np.nd
     gaps, at = _unplanes(body, 0, count, id_width)
     ids = np.cumsum(gaps, dtype=np.int64)
     if weight_code == 1:
-        weights = np.frombuffer(body, dtype=np.uint8, count=count, offset=at).astype(np.float64)
+        weights = np.frombuffer(body, dtype=np.uint8, count=count, offset=at).astype(np.float32)
     else:
         raw, at = _unplanes(body, at, count, 4)
-        weights = raw.view(np.float32).astype(np.float64)
+        weights = raw.view(np.float32)
     if not size_width or not with_values:
         return ids, weights, None, b""
     tail = view[start + head_len:]
@@ -153,7 +153,7 @@ class ArrayMatcher(ListMatcher):  # type: ignore[misc]
     def from_bytes(cls, buf: bytes, format_: Any, scorer: Any, term: Any, terminfo: Any) -> ArrayMatcher:
         ids, weights, sizes, blob = decode_list(buf)
         ends = np.cumsum(sizes) if sizes is not None else None
-        return cls(ids, weights, (blob, ends) if ends is not None else None, format_, scorer, term=term,
+        return cls(ids, weights.astype(np.float64), (blob, ends) if ends is not None else None, format_, scorer, term=term,
                    terminfo=terminfo)
 
     def copy(self) -> ArrayMatcher:  # ListMatcher's forgets the term and its statistics
