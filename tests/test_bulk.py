@@ -158,6 +158,13 @@ def test_date_order_matches_whoosh_sorting(sample_index: SearchIndex) -> None:
         assert dates == sorted(dates, reverse=reverse)
         assert sorted(got) == sorted(expected)
         assert [keys[d] for d in expected] == dates
+        for limit in (1, 2, 5, 10, len(got) - 1):  # the first of them, not the first of a partial sort
+            assert by_key(matches, keys, limit, reverse).tolist() == got[:limit]
+        tied = keys % 3  # many equal keys: ties broken by document number, the same at every limit
+        docs = np.flatnonzero(matches.mask).tolist()
+        full = sorted(docs, key=lambda d: (-int(tied[d]) if reverse else int(tied[d]), d))
+        for limit in (1, 2, 5, len(docs)):
+            assert by_key(matches, tied, limit, reverse).tolist() == full[:limit]
 
 
 def test_an_index_of_no_posts_answers_every_query_with_nothing(tmp_path: Path) -> None:
@@ -192,11 +199,14 @@ def test_facet_counts_by_value_and_by_document(sample_posts: Path, tmp_path: Pat
         rng = np.random.default_rng(3)
         for name in ("category", "tag", "author"):
             table = arrays.facet_table(leaves, name)
-            for share in (0.0, 0.1, 0.5, 1.0):
+            for share in (0.0, 0.1, 0.5, 0.9, 1.0):
                 mask = (rng.random(arrays.size) < share) | (share == 1.0)
                 mask &= arrays.live
                 expected = Counter(v for d in np.flatnonzero(mask) for v in stored[int(d)].get(name) or ())
                 assert sum(expected.values()) > 0 or share == 0.0
-                for counts in (table.count_by_value(mask), table.count_by_document(np.flatnonzero(mask))):
+                matched, unmatched = np.flatnonzero(mask), np.flatnonzero(arrays.live & ~mask)
+                for counts in (table.count_by_value(mask), table.count_by_document(matched),
+                               table.totals - table.count_by_document(unmatched),
+                               table.count(mask, matched, unmatched)):
                     got = {v: int(c) for v, c in zip(table.values, counts) if c}
                     assert got == dict(expected), (name, share)
