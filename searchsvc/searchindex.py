@@ -12,7 +12,6 @@ from typing import Any, Iterator
 
 import numpy as np
 from whoosh import scoring
-from whoosh.codec.whoosh3 import STORED_COLUMN
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import StructFile
 from whoosh.index import Index
@@ -223,7 +222,7 @@ class SearchIndex:
             try:
                 opened = Searcher(_open_reader(ix), fromindex=ix, weighting=scoring.BM25F(B=0.75, K1=1.2))
                 for sub, _ in leaf_readers(opened):
-                    sub._perdoc._cached_reader("_stored", STORED_COLUMN)
+                    sub._perdoc.stored_reader()
                 return opened, IndexArrays(opened)
             except FileNotFoundError:
                 if opened is not None:

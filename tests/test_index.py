@@ -398,6 +398,28 @@ def test_array_lists_with_compressed_values_still_read() -> None:
         assert found is not None and found.tolist() == sizes.tolist() and data == blob
 
 
+def test_stored_fields_are_pickled_and_older_compressed_ones_read(sample_posts: Path, tmp_path: Path) -> None:
+    """Stored fields are written pickled, without Whoosh's zlib; both read back the same."""
+    import pickle
+    import zlib
+
+    from searchsvc.codec import load_stored
+    from searchsvc.search import SearchIndex
+
+    update_index(sample_posts, tmp_path / "ix")
+    with SearchIndex(tmp_path / "ix") as index:
+        searcher = index.searcher()
+        sub = searcher.reader()
+        column = sub._perdoc.stored_reader()
+        for docnum in range(sub.doc_count_all()):
+            raw = column[docnum]
+            assert raw[:1] == b"\x80"  # a pickle, not a zlib stream
+            stored = searcher.stored_fields(docnum)
+            assert stored["id"] and stored["title"] and stored == pickle.loads(raw)
+            assert load_stored(zlib.compress(raw, 3)) == stored  # as Whoosh's W3 column stores them
+    assert load_stored(b"") == {}
+
+
 def test_stored_body_reads_as_text_in_both_layouts() -> None:
     """Bodies are stored as text; indexes written before stored them zlib-compressed."""
     import zlib
