@@ -138,10 +138,12 @@ class _SubstringMatcher(matching.Matcher):  # type: ignore[misc]
         return iter(())
 
 
-def substring_matches(q: Substring, searcher: Any, lengths: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Every document the phrase matches (global numbers, deleted ones included) and the score
-    _SubstringMatcher gives it: BM25F of the occurrence count, with the idf of the segment's
-    rarest term and the field's lengths (`lengths`, by global document number)."""
+def substring_matches(q: Substring, searcher: Any, lengths: Any,
+                      within: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every document the phrase matches (global numbers, deleted ones included), or only those
+    among `within` (sorted global numbers) when given, and the score _SubstringMatcher gives it:
+    BM25F of the occurrence count, with the idf of the segment's rarest term and the field's
+    lengths (`lengths`, by global document number)."""
     fieldname = q.fieldname
     if fieldname not in searcher.schema:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
@@ -161,6 +163,9 @@ def substring_matches(q: Substring, searcher: Any, lengths: Any) -> tuple[np.nda
             if starts is not None:  # only the postings of documents still in the running
                 running = starts >> 32  # sorted
                 docs, blob, sizes = _postings_in(running[np.diff(running, prepend=-1) != 0], docs, blob, sizes)
+            elif within is not None:
+                local = within[(within >= offset) & (within < offset + reader.doc_count_all())] - offset
+                docs, blob, sizes = _postings_in(local, docs, blob, sizes)
             keys = _start_keys(docs, blob, sizes, j, field.format)
             starts = keys if starts is None else _sorted_intersection(starts, keys)
             if not len(starts):
@@ -206,6 +211,8 @@ def _start_keys(docs: np.ndarray, blob: bytes, sizes: np.ndarray, offset: int, f
 def _postings_in(wanted: np.ndarray, docs: np.ndarray, blob: bytes,
                  sizes: np.ndarray) -> tuple[np.ndarray, bytes, np.ndarray]:
     """The postings (documents, values, value sizes) whose document is in `wanted` (sorted)."""
+    if not len(wanted):
+        return docs[:0], b"", sizes[:0]
     at = np.searchsorted(wanted, docs)
     keep = np.flatnonzero(wanted[np.minimum(at, len(wanted) - 1)] == docs)
     if len(keep) == len(docs):

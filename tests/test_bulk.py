@@ -210,3 +210,30 @@ def test_facet_counts_by_value_and_by_document(sample_posts: Path, tmp_path: Pat
                                table.count(mask, matched, unmatched)):
                     got = {v: int(c) for v, c in zip(table.values, counts) if c}
                     assert got == dict(expected), (name, share)
+
+
+def test_a_phrase_within_a_few_documents_decodes_only_theirs(tmp_path: Path) -> None:
+    """A substring phrase evaluated within a few documents (an And's later part, when they are
+    under a quarter of its rarest term's): only those documents' positions are read, and inside
+    them the matches and scores are Whoosh's. Some posts hold the phrase, others only its terms."""
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    for n in range(60):
+        body = ("数字经济的发展。" if n % 3 else "数字的经济发展。") * (1 + n % 4)
+        (posts / f"p{n}.md").write_text(f"---\ntitle: 第{n}篇\n---\n{body}第{n}段。\n", encoding="utf-8")
+    update_index(posts, tmp_path / "ix")
+    with SearchIndex(tmp_path / "ix") as index:
+        searcher = index.searcher()
+        size = searcher.reader().doc_count_all()
+        phrase = build_plan(parse_query('"数字经济"', index.analysis)).combined()
+        expected = whoosh_matches(index, phrase)
+        assert 30 < len(expected) < size
+        rng = np.random.default_rng(11)
+        for n in (1, 2, 5, 9):
+            within = np.zeros(size, dtype=bool)
+            within[rng.choice(size, n, replace=False)] = True
+            got = BulkEvaluator(searcher, IndexArrays(searcher)).evaluate(phrase, within)
+            inside = np.flatnonzero(got.mask & within).tolist()
+            assert inside == sorted(d for d in expected if within[d]), n
+            for d in inside:
+                assert got.score[d] == pytest.approx(expected[d], rel=1e-9)
