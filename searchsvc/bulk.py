@@ -147,8 +147,7 @@ class IndexArrays:
         return found
 
     def postings(self, leaves: list[tuple[Any, int]], fieldname: str, btext: bytes, cache: bool = True) -> Postings:
-        """A term's postings, read through the calling thread's own readers (file handles are not
-        safe to share between threads)."""
+        """A term's postings over the live documents (kept in the cache when `cache`)."""
         key = ("p", fieldname, btext)
         found = self.cache.get(key) if cache else None
         if found is not None:
@@ -380,8 +379,8 @@ class BulkEvaluator:
         arrays = type(q) is Substring and q.fieldname in self.arrays.scored_fields
         if found is None and within is not None:
             candidates = np.flatnonzero(within)
-            # One in 4 with arrays; one in 16 a document at a time, which took 69 ms for a phrase
-            # within a category's 8,000 posts at 100k (over every document, then kept: 5 ms).
+            # One in 4 with arrays; one in 16 a document at a time (at 100k, a phrase within a
+            # category's 8,000 posts took 69 ms that way and takes 23 ms with arrays).
             if len(candidates) * (4 if arrays else 16) < q.estimate_size(self.searcher.reader()):
                 if arrays:
                     return self._spread(substring_matches(q, self.searcher, self.arrays.lengths(q.fieldname),
