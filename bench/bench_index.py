@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from common import CACHE, dir_size_mb, rss_mb, save, scaled_corpus
+from common import CACHE, dir_size_mb, machine_ms, rss_mb, save, scaled_corpus
 from corpus import shared_corpus
 from naive import build_naive
 
@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--posts-count", type=int)
     parser.add_argument("--no-naive", action="store_true")
     args = parser.parse_args()
+    machine_before = machine_ms()
     source = args.posts or (scaled_corpus(args.posts_count) if args.posts_count else shared_corpus())
     name = source.name
     work = CACHE / f"bench-index-{name}"
@@ -85,12 +86,14 @@ def main() -> None:
           f"({incremental.updated} updated, {incremental.unchanged} unchanged)")
     print(f"peak RSS of this process: {rss_mb()} MB; of the largest writer process: {writer_mb:.0f} MB")
     reasons = Counter(reason for _, reason in report.skipped)
-    for path, reason in report.skipped:
-        print(f"  skipped {path}: {reason}")
+    for skipped_path, reason in report.skipped:
+        print(f"  skipped {skipped_path}: {reason}")
     warnings = Counter(w.split(" (")[0].split(" '")[0] for _, w in report.warnings)
     for kind, count in warnings.most_common():
         print(f"  warning x{count}: {kind}")
-    print("saved", save(f"index-{name}", {
+    machine = (machine_before, machine_ms())
+    print(f"machine speed (bench/common.machine_ms, lower is faster): {machine[0]} ms before, {machine[1]} ms after")
+    print("saved", save(f"index-{name}", {"machine_ms": machine, 
         "corpus": str(source), "posts": n, "skipped": report.skipped, "skip_reasons": dict(reasons),
         "warnings": dict(warnings), "text_mb": text_mb, "full_s": full_s, "docs_per_s": n / full_s,
         "index_mb": ours_mb, "incremental_s": incr_s, "incremental_changed": len(changed),

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import CACHE, current_rss_mb, ours_index, percentiles, query_mix, save, scaled_corpus
+from common import CACHE, current_rss_mb, machine_ms, ours_index, percentiles, query_mix, save, scaled_corpus
 from naive import NaiveSearch, build_naive
 
 from searchsvc.documents import iter_post_files, load_post
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-naive", action="store_true")
     args = parser.parse_args()
+    machine_before = machine_ms()
 
     posts = scaled_corpus(args.posts_count)
     index_dir = args.index or ours_index(posts, CACHE / f"index-{args.posts_count}")
@@ -85,8 +86,10 @@ def main() -> None:
     total_ms = sum(x for v in ours.values() for x in v)
     qps = round(sum(len(v) for v in ours.values()) / (total_ms / 1000), 1)
     print(f"searchsvc single-thread throughput: {qps} queries/s")
+    machine = (machine_before, machine_ms())
+    print(f"machine speed (bench/common.machine_ms, lower is faster): {machine[0]} ms before, {machine[1]} ms after")
     print("saved", save(f"query-{args.posts_count}", {"posts": args.posts_count, "cold_start_s": cold, "rss_mb": rss,
-                                                      "qps_single_thread": qps, "latency_ms": rows}))
+                                                      "qps_single_thread": qps, "latency_ms": rows, "machine_ms": machine}))
 
 
 if __name__ == "__main__":

@@ -98,6 +98,17 @@ def dir_size_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6, 1)
 
 
+def machine_ms() -> float:
+    """How long a fixed pure-Python loop (3 million additions) takes now, before and after a run:
+    this machine's speed varies with its neighbours (the same additions at module level took
+    274-558 ms within one hour), so timing figures are printed beside it."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 def save(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"
