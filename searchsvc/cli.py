@@ -275,6 +275,8 @@ def _terminal_marks(snippet_html: str) -> str:
               help="Threads per worker process.")
 @click.option("--workers", envvar="SEARCHSVC_WORKERS", default=1, show_default=True, type=int,
               help="Worker processes sharing the port: one Python process uses one core.")
+@click.option("--pin/--no-pin", envvar="SEARCHSVC_PIN", default=True, show_default=True,
+              help="Keep each worker on a CPU of its own, when there is one for each.")
 @click.option("--cache", envvar="SEARCHSVC_RESULT_CACHE", default=256, show_default=True, type=int,
               help="Recent results kept per index generation (0 turns the cache off).")
 @click.option("--allow-origin", "origins", multiple=True, metavar="ORIGIN",
@@ -283,7 +285,8 @@ def _terminal_marks(snippet_html: str) -> str:
 @click.option("--watch", "watching", is_flag=True,
               help="Also follow --posts or --site and reindex what changes (as `searchsvc watch`).")
 @_source_options
-def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: int, cache: int, origins: tuple[str, ...],
+def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: int, pin: bool, cache: int,
+          origins: tuple[str, ...],
           watching: bool,
           posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None) -> None:
     """Serve the search page and the JSON API with waitress."""
@@ -310,7 +313,7 @@ def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: i
     click.echo(f"searchsvc serving {backend.describe()} on http://{host}:{port}/ with {workers} worker(s) "
                f"(pid {os.getpid()})", err=True)
     try:
-        serve_forever(listener, config, threads, workers)
+        serve_forever(listener, config, threads, workers, pin)
     finally:
         if watcher:
             stop(watcher)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import socket
@@ -36,13 +37,16 @@ def limit_malloc_arenas() -> None:
     mallopt(-1, 4 * 1024 * 1024)  # M_TRIM_THRESHOLD
 
 
-def serve_forever(listener: socket.socket, config: dict[str, Any], threads: int, workers: int) -> None:
-    """Serve the app built from `config` in this process, or in `workers` forked processes."""
+def serve_forever(listener: socket.socket, config: dict[str, Any], threads: int, workers: int,
+                  pin: bool = True) -> None:
+    """Serve the app built from `config` in this process, or in `workers` forked processes, each
+    kept on a CPU of its own when `pin` and there is one for each (see worker_cpus)."""
     if workers <= 1:
         _serve_worker(listener, config, threads)
         return
+    cpus = worker_cpus(workers) if pin else [None] * workers
     # Each worker opens its own index (forked file positions would be shared between processes).
-    children = [fork(lambda: _serve_worker(listener, config, threads)) for _ in range(workers)]
+    children = [fork(functools.partial(_serve_worker, listener, config, threads, cpu)) for cpu in cpus]
 
     def forward(signum: int, frame: Any) -> None:
         for child in children:
@@ -77,8 +81,26 @@ def stop(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _serve_worker(listener: socket.socket, config: dict[str, Any], threads: int) -> None:
+def worker_cpus(workers: int) -> list[int | None]:
+    """A CPU for each worker among those this process may run on, or None for each when there
+    are fewer CPUs than workers (or the system cannot pin processes).
+
+    A worker runs Python on one core at a time anyway (the GIL); kept on one, its index tables
+    and arrays stay in that core's caches from one request to the next, whichever of its threads
+    serves it. Measured at 100k posts, 2 workers x 8 threads, one connection, nine paired runs:
+    HTTP p50 0.9 ms lower on average (-1.9 to +0.5 ms), 8 runs of 9 lower; at 10k with 8
+    connections, 381 against 366 req/s, p95 34 against 44 ms."""
+    if not hasattr(os, "sched_getaffinity"):
+        return [None] * workers
+    cpus = sorted(os.sched_getaffinity(0))
+    return list(cpus[:workers]) if len(cpus) >= workers else [None] * workers
+
+
+def _serve_worker(listener: socket.socket, config: dict[str, Any], threads: int, cpu: int | None = None) -> None:
     import waitress
+
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
 
     from searchsvc.web import create_app
 

@@ -75,3 +75,25 @@ def _eventually(check: object, timeout: float = 5.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+@pytest.mark.parametrize("pin", [True, False])
+def test_workers_each_keep_a_cpu_of_their_own(sample_index_dir: Path, pin: bool) -> None:
+    """With a CPU for each, every forked worker runs on its own (`--no-pin`: wherever the
+    server may); with fewer CPUs than workers, none is pinned."""
+    import os
+
+    from searchsvc.serving import worker_cpus
+
+    allowed = sorted(os.sched_getaffinity(0))
+    expected = sorted([{c} if c is not None else set(allowed) for c in worker_cpus(2)] if pin else [set(allowed)] * 2,
+                      key=sorted)
+    with Server(sample_index_dir, extra=("--workers", "2") + (() if pin else ("--no-pin",))) as server:
+        pid = server.proc.pid
+        workers = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        assert len(workers) == 2
+        got = sorted((os.sched_getaffinity(w) for w in workers), key=sorted)
+        assert got == expected
+        if pin and len(allowed) >= 2:
+            assert got[0] != got[1] and all(len(s) == 1 for s in got)
+        assert server.json("/healthz")["status"] == "ok"
