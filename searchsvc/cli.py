@@ -276,7 +276,7 @@ def _terminal_marks(snippet_html: str) -> str:
 @click.option("--workers", envvar="SEARCHSVC_WORKERS", default=1, show_default=True, type=int,
               help="Worker processes sharing the port: one Python process uses one core.")
 @click.option("--pin/--no-pin", envvar="SEARCHSVC_PIN", default=True, show_default=True,
-              help="Keep each worker on a CPU of its own, when there is one for each.")
+              help="Keep each of 2 or more workers on a CPU of its own, when there is one for each.")
 @click.option("--cache", envvar="SEARCHSVC_RESULT_CACHE", default=256, show_default=True, type=int,
               help="Recent results kept per index generation (0 turns the cache off).")
 @click.option("--allow-origin", "origins", multiple=True, metavar="ORIGIN",
