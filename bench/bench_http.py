@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from common import CACHE, current_pss_mb, current_rss_mb, machine_ms, ours_index, query_mix, save, scaled_corpus
+from common import CACHE, current_pss_mb, current_rss_mb, machine_ms, machine_report, ours_index, query_mix, save, scaled_corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import Server  # noqa: E402
@@ -107,8 +107,7 @@ def main() -> None:
               f"{f['qps']:>8.1f} {f['non_2xx']:>8.0f}")
     ratio = search["qps"] / health["qps"] if health["qps"] else 0
     print(f"search QPS / healthz QPS = {ratio:.3f}; largest worker RSS {rss} MB (PSS {pss} MB); first answer {first:.2f} s after start")
-    machine = (machine_before, machine_ms())
-    print(f"machine speed (bench/common.machine_ms, lower is faster): {machine[0]} ms before, {machine[1]} ms after")
+    machine = machine_report(machine_before)
     print("saved", save(f"http-{args.posts_count}", {"posts": args.posts_count, "workers": args.workers, "threads": args.threads, "cache": args.cache, "search": search, "healthz": health,
                                                      "ratio": ratio, "rss_mb": rss, "pss_mb": pss, "first_answer_s": first, "machine_ms": machine}))
 

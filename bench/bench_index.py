@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from common import CACHE, dir_size_mb, machine_ms, rss_mb, save, scaled_corpus
+from common import CACHE, dir_size_mb, machine_ms, machine_report, rss_mb, save, scaled_corpus
 from corpus import shared_corpus
 from naive import build_naive
 
@@ -91,9 +91,9 @@ def main() -> None:
     warnings = Counter(w.split(" (")[0].split(" '")[0] for _, w in report.warnings)
     for kind, count in warnings.most_common():
         print(f"  warning x{count}: {kind}")
-    machine = (machine_before, machine_ms())
-    print(f"machine speed (bench/common.machine_ms, lower is faster): {machine[0]} ms before, {machine[1]} ms after")
-    print("saved", save(f"index-{name}", {"machine_ms": machine, 
+    machine = machine_report(machine_before)
+    print("saved", save(f"index-{name}", {
+        "machine_ms": machine,
         "corpus": str(source), "posts": n, "skipped": report.skipped, "skip_reasons": dict(reasons),
         "warnings": dict(warnings), "text_mb": text_mb, "full_s": full_s, "docs_per_s": n / full_s,
         "index_mb": ours_mb, "incremental_s": incr_s, "incremental_changed": len(changed),

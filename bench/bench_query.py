@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import CACHE, current_rss_mb, machine_ms, ours_index, percentiles, query_mix, save, scaled_corpus
+from common import CACHE, current_rss_mb, machine_ms, machine_report, ours_index, percentiles, query_mix, save, scaled_corpus
 from naive import NaiveSearch, build_naive
 
 from searchsvc.documents import iter_post_files, load_post
@@ -86,8 +86,7 @@ def main() -> None:
     total_ms = sum(x for v in ours.values() for x in v)
     qps = round(sum(len(v) for v in ours.values()) / (total_ms / 1000), 1)
     print(f"searchsvc single-thread throughput: {qps} queries/s")
-    machine = (machine_before, machine_ms())
-    print(f"machine speed (bench/common.machine_ms, lower is faster): {machine[0]} ms before, {machine[1]} ms after")
+    machine = machine_report(machine_before)
     print("saved", save(f"query-{args.posts_count}", {"posts": args.posts_count, "cold_start_s": cold, "rss_mb": rss,
                                                       "qps_single_thread": qps, "latency_ms": rows, "machine_ms": machine}))
 

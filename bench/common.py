@@ -109,6 +109,13 @@ def machine_ms() -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
+def machine_report(before: float) -> tuple[float, float]:
+    """Prints the machine's speed before a run (machine_ms) and now; returns both."""
+    machine = (before, machine_ms())
+    print(f"machine speed (bench/common.machine_ms, lower is faster): {machine[0]} ms before, {machine[1]} ms after")
+    return machine
+
+
 def save(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"

@@ -225,11 +225,12 @@ class FacetTable:
         self.doc_starts = np.searchsorted(self.docs[order], np.arange(arrays.size + 1)).astype(np.int32)
 
     def count(self, mask: np.ndarray, matched: np.ndarray, unmatched: np.ndarray | None = None) -> np.ndarray:
-        """How many documents of `mask` (whose positions are `matched`) hold each value; when
-        most documents match, from the live ones that do not (`unmatched`)."""
+        """How many documents of `mask` (whose positions are `matched`) hold each value; from the
+        live ones that do not match (`unmatched`) when the caller gives them (most documents
+        match: see searchindex.facet_counts)."""
         if len(matched) * 5 < len(self.doc_starts):
             return self.count_by_document(matched)
-        if unmatched is not None and len(unmatched) * 5 < len(self.doc_starts):
+        if unmatched is not None:
             return self.totals - self.count_by_document(unmatched)  # type: ignore[no-any-return]
         return self.count_by_value(mask)
 

@@ -122,9 +122,9 @@ def _pack(data: bytes, compression: int) -> tuple[bytes, int]:
 
 
 def decode_list(buf: bytes, with_values: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bytes]:
-    """encode_list's document numbers (int64), weights (float32, as stored), value sizes (None for a format
-    without values, or when not asked for) and values. The values are compressed apart, so a term
-    query never decompresses a positional field's positions."""
+    """encode_list's document numbers (int64), weights (float32, as stored), value sizes (None for
+    a format without values, or when not asked for) and values. The values follow the documents and
+    weights apart (raw; zlib'd in lists written before), so a term query never reads them."""
     _, count, id_width, weight_code, size_width, zipped, head_len = _LIST_HEAD.unpack_from(buf)
     view = memoryview(buf)
     start = _LIST_HEAD.size
