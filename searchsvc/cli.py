@@ -21,6 +21,7 @@ from searchsvc.backend import BACKENDS, BackendConfig, BackendUnavailable, Searc
 from searchsvc.backend import reindex as run_reindex
 from searchsvc.documents import PostError, iter_post_files
 from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy
+from searchsvc.keepback import KeepBack, parse_keep_out
 from searchsvc.model import SearchRequest, make_request
 from searchsvc.permalinks import DEFAULT_PERMALINK, UrlRules
 from searchsvc.query import QueryError
@@ -83,6 +84,14 @@ def main() -> None:
     """Full-text search for folders of Chinese posts."""
 
 
+class _ListedInEnv(click.ParamType):
+    """A repeatable option whose environment variable lists its values as PATH does (globs and
+    front-matter values may hold spaces, which click's default splitting breaks on)."""
+
+    name = "text"
+    envvar_list_splitter = os.pathsep
+
+
 def _source_options(f: Any) -> Any:
     """--posts or --site, and what decides how posts are indexed: shared by reindex, watch, serve."""
     options = [
@@ -96,6 +105,15 @@ def _source_options(f: Any) -> Any:
                           f"[default: {DEFAULT_PERMALINK}]"),
         click.option("--userdict", envvar="SEARCHSVC_USERDICT", type=click.Path(dir_okay=False, exists=True),
                      help="jieba user dictionary (word [freq] [tag] per line)."),
+        click.option("--exclude", "exclude", multiple=True, metavar="GLOB", envvar="SEARCHSVC_EXCLUDE",
+                     type=_ListedInEnv(),
+                     help="Keep posts out of search by path: a glob without / matches a file or folder name "
+                          "anywhere, one with / the path under the posts folder. Repeatable; env "
+                          "SEARCHSVC_EXCLUDE (:-separated)."),
+        click.option("--keep-out", "keep_out", multiple=True, metavar="KEY=VALUE", envvar="SEARCHSVC_KEEP_OUT",
+                     type=_ListedInEnv(),
+                     help="Keep posts out of search whose front matter has KEY set to VALUE (or a list holding "
+                          "it): visibility=private. Repeatable; env SEARCHSVC_KEEP_OUT (:-separated)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -108,9 +126,10 @@ def _source_options(f: Any) -> Any:
 @click.option("--full", is_flag=True, help="Rebuild from scratch into a new generation, then swap it in.")
 @click.option("--verbose", "-v", is_flag=True, help="List every warning, not only the first of each kind.")
 def reindex(posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None,
-            backend: BackendConfig, full: bool, verbose: bool) -> None:
+            exclude: tuple[str, ...], keep_out: tuple[str, ...], backend: BackendConfig, full: bool,
+            verbose: bool) -> None:
     """Bring the index in line with the posts folder (or the site's posts)."""
-    source = _source(posts_dir, site_dir, permalink, userdict)
+    source = _source(posts_dir, site_dir, permalink, userdict, exclude, keep_out)
     settings = source.make_settings()
     paths = iter_post_files(source.posts_dir, settings.urls.posts_folder_name)
     total = sum(1 for _ in paths) if sys.stderr.isatty() else 0
@@ -130,12 +149,20 @@ def reindex(posts_dir: Path | None, site_dir: Path | None, permalink: str | None
 def _echo_report(report: ReindexReport, verbose: bool) -> None:
     for path, reason in report.skipped:
         click.echo(f"skipped {path}: {reason}", err=True)
+    for path, reason in report.kept_back:
+        click.echo(f"kept back {path}: {reason}", err=True)
     _echo_warnings(report.warnings, verbose)
     click.echo(report.summary())
 
 
-def _source(posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None) -> WatchedSource:
+def _source(posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None,
+            exclude: tuple[str, ...] = (), keep_out: tuple[str, ...] = ()) -> WatchedSource:
     extra = (Path(userdict),) if userdict else ()
+    try:
+        rules = tuple(parse_keep_out(r) for r in keep_out)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    exclude = tuple(g for g in exclude if g.strip())
     if site_dir is not None:
         if posts_dir is not None or permalink is not None:
             raise click.UsageError("--site finds the posts and their URLs itself; leave out --posts and --permalink.")
@@ -143,10 +170,12 @@ def _source(posts_dir: Path | None, site_dir: Path | None, permalink: str | None
         if not site.posts_dir.is_dir():
             raise click.ClickException(f"{site.describe()}; but {site.posts_dir} does not exist.")
         click.echo(site.describe(), err=True)
-        return WatchedSource(
-            site.posts_dir, lambda: IndexSettings.create(urls=detect_site(site_dir).urls, userdict=userdict),
-            (site.config_file, *extra),
-        )
+        def site_settings() -> IndexSettings:
+            found = detect_site(site_dir)
+            keep = KeepBack(exclude, rules, found.encrypt_tags, found.encrypt_abstract)
+            return IndexSettings.create(urls=found.urls, userdict=userdict, keep_back=keep)
+
+        return WatchedSource(site.posts_dir, site_settings, (site.config_file, *extra))
     posts_dir = posts_dir or Path("source/_posts")
     if not posts_dir.is_dir():
         raise click.ClickException(f"No posts folder at {posts_dir}. Pass --posts DIR or --site DIR, or set SEARCHSVC_POSTS.")
@@ -154,7 +183,8 @@ def _source(posts_dir: Path | None, site_dir: Path | None, permalink: str | None
         urls = UrlRules(permalink=permalink or DEFAULT_PERMALINK)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    return WatchedSource(posts_dir, lambda: IndexSettings.create(urls=urls, userdict=userdict), extra)
+    keep = KeepBack(exclude, rules)
+    return WatchedSource(posts_dir, lambda: IndexSettings.create(urls=urls, userdict=userdict, keep_back=keep), extra)
 
 
 def _detect_or_fail(site_dir: Path) -> Site:
@@ -169,9 +199,9 @@ def _detect_or_fail(site_dir: Path) -> Site:
 @_backend_options
 @click.option("--verbose", "-v", is_flag=True, help="List every warning, not only the first of each kind.")
 def watch(posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None,
-          backend: BackendConfig, verbose: bool) -> None:
+          exclude: tuple[str, ...], keep_out: tuple[str, ...], backend: BackendConfig, verbose: bool) -> None:
     """Follow the posts folder and reindex each saved, added or deleted post (until Ctrl-C)."""
-    source = _source(posts_dir, site_dir, permalink, userdict)
+    source = _source(posts_dir, site_dir, permalink, userdict, exclude, keep_out)
     _watch(source, backend, verbose)
 
 
@@ -180,7 +210,7 @@ def _watch(source: WatchedSource, backend: BackendConfig, verbose: bool) -> None
         stamp = time.strftime("%H:%M:%S")
         if isinstance(report, Exception):
             click.echo(f"{stamp} reindex failed, will rescan: {type(report).__name__}: {report}", err=True)
-        elif report.full or report.indexed or report.deleted or report.skipped:
+        elif report.full or report.indexed or report.deleted or report.skipped or report.kept_back:
             click.echo(f"{stamp} ", nl=False)
             _echo_report(report, verbose)
 
@@ -288,11 +318,12 @@ def _terminal_marks(snippet_html: str) -> str:
 def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: int, pin: bool, cache: int,
           origins: tuple[str, ...],
           watching: bool,
-          posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None) -> None:
+          posts_dir: Path | None, site_dir: Path | None, permalink: str | None, userdict: str | None,
+          exclude: tuple[str, ...], keep_out: tuple[str, ...]) -> None:
     """Serve the search page and the JSON API with waitress."""
-    if not watching and (posts_dir or site_dir or permalink or userdict):
-        raise click.UsageError("--posts, --site, --permalink and --userdict go with --watch.")
-    source = _source(posts_dir, site_dir, permalink, userdict) if watching else None
+    if not watching and (posts_dir or site_dir or permalink or userdict or exclude or keep_out):
+        raise click.UsageError("--posts, --site, --permalink, --userdict, --exclude and --keep-out go with --watch.")
+    source = _source(posts_dir, site_dir, permalink, userdict, exclude, keep_out) if watching else None
     limit_malloc_arenas()  # before the warm-up below, whose memory the workers inherit
     try:
         if source and not has_index(backend):  # build it now, so there is something to serve

@@ -15,10 +15,12 @@ from typing import Any, Iterator
 from frontmatter.default_handlers import BaseHandler, YAMLHandler
 
 from searchsvc.dates import UTC, date_in_name, parse_date
+from searchsvc.keepback import KeepBack
 from searchsvc.markup import to_text
 from searchsvc.permalinks import UrlRules
 
 DEFAULT_URLS = UrlRules()
+DEFAULT_KEEP = KeepBack()
 _NOT_POSTS = frozenset({"node_modules", "_site", "vendor"})  # tools and build output
 POST_SUFFIXES = (".md", ".markdown")
 
@@ -36,6 +38,10 @@ class NotPublished(PostError):
     """A post its site generator would not publish (a draft, published: false, future-dated)."""
 
 
+class KeptBack(NotPublished):
+    """A post the owner keeps out of search (hidden, a draft, excluded, a --keep-out rule)."""
+
+
 @dataclass(frozen=True)
 class Post:
     id: str
@@ -48,6 +54,7 @@ class Post:
     authors: tuple[str, ...] = ()
     image: str = ""
     content_hash: str = ""
+    encrypted: bool = False  # body holds only the abstract: the encrypted text was never read
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -182,23 +189,30 @@ def content_hash(raw: bytes) -> str:
 
 
 def load_post(
-    path: Path, root: Path, *, urls: UrlRules = DEFAULT_URLS, now: dt.datetime | None = None
+    path: Path, root: Path, *, urls: UrlRules = DEFAULT_URLS, keep: KeepBack = DEFAULT_KEEP,
+    now: dt.datetime | None = None,
 ) -> Post:
-    """Read one file into a Post. Raises PostError when it holds nothing to index."""
+    """Read one file into a Post. Raises PostError when it holds nothing to index, KeptBack
+    (before reading it) when an --exclude glob covers it."""
     post_id = path.relative_to(root).as_posix()
+    why_not = keep.excluded(post_id)
+    if why_not:
+        raise KeptBack(post_id, why_not)
     try:
         raw = path.read_bytes()
         mtime = path.stat().st_mtime
     except OSError as exc:
         raise PostError(post_id, f"cannot read file ({exc.strerror})") from exc
-    return parse_post(raw, post_id, mtime=mtime, urls=urls, now=now)
+    return parse_post(raw, post_id, mtime=mtime, urls=urls, keep=keep, now=now)
 
 
 def parse_post(
-    raw: bytes, post_id: str, *, mtime: float, urls: UrlRules = DEFAULT_URLS, now: dt.datetime | None = None
+    raw: bytes, post_id: str, *, mtime: float, urls: UrlRules = DEFAULT_URLS, keep: KeepBack = DEFAULT_KEEP,
+    now: dt.datetime | None = None,
 ) -> Post:
     """The pure part of load_post: bytes and a relative path -> Post. Raises NotPublished for a
-    post the site's generator would leave out, as of `now`."""
+    post the site's generator would leave out, as of `now`, and KeptBack for one the owner keeps
+    out. An encrypted post's body is replaced by its abstract before anything reads it."""
     tz = urls.zone
     if not raw.strip():
         raise PostError(post_id, "empty file" if not raw else "file holds only whitespace")
@@ -208,10 +222,17 @@ def parse_post(
     meta, body_src, problems = split_front_matter(text)
     warnings += problems
     meta = {str(k).lower(): v for k, v in meta.items()}
+    why_not = keep.kept_out(meta)
+    if why_not:
+        raise KeptBack(post_id, why_not)
+    tags = as_list(meta.get("tags"))
+    encrypted = keep.encrypted(meta, tags)
+    if encrypted:
+        body_src = keep.abstract_of(meta)
     body = to_text(body_src)
 
     title = _text_value(meta.get("title"))
-    if title is None:
+    if title is None and not encrypted:
         heading = _HEADING.search(body_src) or _HTML_H1.search(body_src)
         if heading:
             title = to_text(heading.group(1)).strip() or None
@@ -222,7 +243,7 @@ def parse_post(
         title = stem.rsplit("/", 1)[-1]
         if "title" in meta:
             warnings.append("title is empty; used the file name")
-    if not body.strip() and not _text_value(meta.get("title")):
+    if not body.strip() and not _text_value(meta.get("title")) and not encrypted:
         raise PostError(post_id, "no text: the body is empty after removing markup and the front matter has no title")
 
     date = None
@@ -251,10 +272,11 @@ def parse_post(
         url=urls.url_for(post_id, meta, title, date),
         date=date,
         categories=categories,
-        tags=as_list(meta.get("tags")),
+        tags=tags,
         authors=authors,
         image="" if image.startswith("data:") else image,
         content_hash=content_hash(raw),
+        encrypted=encrypted,
         warnings=tuple(warnings),
     )
 

@@ -33,9 +33,10 @@ from searchsvc.analysis import (
 )
 from searchsvc.codec import InliningCodec  # noqa: F401  (segments built before the split pickled it here)
 from searchsvc.documents import Post
+from searchsvc.keepback import KeepBack
 from searchsvc.permalinks import UrlRules
 
-SCHEMA_VERSION = 4  # 4: URL rules of a site generator in searchsvc.json
+SCHEMA_VERSION = 5  # 5: what the owner keeps back (encrypted bodies were indexed before)
 CURRENT = "CURRENT"
 LOCK = ".reindex.lock"
 SETTINGS = "searchsvc.json"
@@ -62,18 +63,22 @@ class IndexSettings:
     engine: str = "auto"
     userdict: str | None = None
     userdict_hash: str = ""
+    keep_back: KeepBack = field(default_factory=KeepBack)
     schema_version: int = SCHEMA_VERSION
 
     @classmethod
-    def create(cls, urls: UrlRules | None = None, engine: str = "auto", userdict: str | None = None) -> IndexSettings:
+    def create(cls, urls: UrlRules | None = None, engine: str = "auto", userdict: str | None = None,
+               keep_back: KeepBack | None = None) -> IndexSettings:
         digest = hashlib.sha1(Path(userdict).read_bytes()).hexdigest() if userdict else ""
         path = str(Path(userdict).resolve()) if userdict else None
-        return cls(urls=urls or UrlRules(), engine=engine, userdict=path, userdict_hash=digest)
+        return cls(urls=urls or UrlRules(), engine=engine, userdict=path, userdict_hash=digest,
+                   keep_back=keep_back or KeepBack())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndexSettings:
         """The inverse of dataclasses.asdict, as the settings are saved."""
-        return cls(**{**data, "urls": UrlRules(**data.get("urls", {}))})
+        return cls(**{**data, "urls": UrlRules(**data.get("urls", {})),
+                      "keep_back": KeepBack.from_dict(data.get("keep_back", {}))})
 
     @property
     def analysis(self) -> AnalysisSettings:
@@ -227,6 +232,23 @@ def read_settings(gen: Path) -> IndexSettings:
     if data.get("schema_version") != SCHEMA_VERSION:  # other fields may mean other things there
         return IndexSettings(schema_version=int(data.get("schema_version") or 0))
     return IndexSettings.from_dict(data)
+
+
+def purge_deleted(writer: Any, segments: list[Any]) -> list[Any]:
+    """A merge policy for commits that take posts private: every segment holding a deleted post
+    is rewritten without it, so its body leaves the stored fields and postings on disk instead of
+    lingering there marked deleted until some later merge."""
+    from whoosh.reading import SegmentReader
+
+    kept = []
+    for segment in segments:
+        if segment.has_deletions():
+            reader = SegmentReader(writer.storage, writer.schema, segment)
+            writer.add_reader(reader)
+            reader.close()
+        else:
+            kept.append(segment)
+    return kept
 
 
 def open_index(index_dir: Path) -> tuple[Index, str]:

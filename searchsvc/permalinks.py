@@ -72,9 +72,7 @@ class UrlRules:
         """Why the generator would not publish this post, or None when it would."""
         if meta.get("published") is False:
             return "not published (published: false)"
-        if self.generator == "hugo":
-            if meta.get("draft") is True:
-                return "a draft (draft: true)"
+        if self.generator == "hugo":  # draft: true is kept back for every generator (searchsvc.keepback)
             written = _hugo_local(self, meta)
             if written.tzinfo is not None and written > now:  # an undated page has year 1
                 return "dated in the future; Hugo publishes it then"

@@ -25,14 +25,15 @@ from whoosh.index import TOC, Index
 
 from searchsvc.bulkwrite import memory_writer
 from searchsvc.documents import (
-    NotPublished, Post, PostError, content_hash, is_post_path, iter_post_files, load_post,
+    KeptBack, NotPublished, Post, PostError, content_hash, is_post_path, iter_post_files, load_post,
 )
 from searchsvc.index import (
-    SETTINGS, IndexSettings, build_schema, current_generation, post_fields, read_settings,
+    SETTINGS, IndexSettings, build_schema, current_generation, post_fields, purge_deleted, read_settings,
     reindex_lock, remove_old_generations, swap_current,
 )
 
 Progress = Callable[[str], None]
+ENCRYPTED = "encrypted (password): only its title, categories, tags, date and abstract are searchable"
 # Below this many posts a second writer process costs more than it saves.
 MIN_POSTS_PER_PROCESS = 200
 
@@ -45,6 +46,7 @@ class ReindexReport:
     deleted: int = 0
     unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    kept_back: list[tuple[str, str]] = field(default_factory=list)  # path and reason, never text
     warnings: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     generation: str = ""
@@ -58,7 +60,8 @@ class ReindexReport:
         kind = "full rebuild" if self.full else "incremental"
         return (
             f"{kind}: {self.added} added, {self.updated} updated, {self.deleted} deleted, "
-            f"{self.unchanged} unchanged, {len(self.skipped)} skipped in {self.seconds:.1f} s "
+            f"{self.unchanged} unchanged, {len(self.skipped)} skipped, {len(self.kept_back)} kept back "
+            f"in {self.seconds:.1f} s "
             f"({rate:.0f} docs/s)"
         )
 
@@ -154,7 +157,7 @@ def _part_worker(posts_dir: Path, paths: list[Path], target: Path, settings: Ind
     except BaseException as exc:  # the parent re-raises; a worker must never die silently
         messages.put(("failed", f"{type(exc).__name__}: {exc}"))
         raise
-    messages.put(("done", report.added, report.skipped, report.warnings))
+    messages.put(("done", report.added, report.skipped, report.kept_back, report.warnings))
 
 
 def die_with_parent() -> None:
@@ -210,9 +213,10 @@ def _collect(workers: list[Any], messages: Any, report: ReindexReport, progress:
         elif message[0] == "failed":
             raise RuntimeError(f"a writer process failed: {message[1]}")
         else:
-            _, added, skipped, warnings = message
+            _, added, skipped, kept_back, warnings = message
             report.added += added
             report.skipped.extend(skipped)
+            report.kept_back.extend(kept_back)
             report.warnings.extend(warnings)
             done += 1
 
@@ -266,7 +270,9 @@ def _incremental(
         writer.cancel()
         raise
     if report.indexed or report.deleted:
-        writer.commit()
+        # A post that turned private (kept back, or encrypted now) must not linger in a segment.
+        private = {post_id for post_id, _ in report.kept_back} & existing.keys()
+        writer.commit(mergetype=purge_deleted if private else None)
     else:
         writer.cancel()
     report.generation = gen.name
@@ -307,7 +313,7 @@ def read_posts(
             progress(post_id)
         if incremental is not None:
             existing, seen = incremental
-            if post_id in existing:
+            if post_id in existing and not settings.keep_back.excluded(post_id):
                 try:
                     unchanged = content_hash(path.read_bytes()) == existing[post_id]
                 except OSError:
@@ -317,7 +323,10 @@ def read_posts(
                     report.unchanged += 1
                     continue
         try:
-            post = load_post(path, posts_dir, urls=settings.urls, now=now)
+            post = load_post(path, posts_dir, urls=settings.urls, keep=settings.keep_back, now=now)
+        except KeptBack as exc:
+            report.kept_back.append((post_id, exc.reason))  # and, when it was indexed, removed
+            continue
         except NotPublished as exc:
             report.skipped.append((post_id, exc.reason))  # and, when it was indexed, removed
             continue
@@ -329,6 +338,8 @@ def read_posts(
             if incremental is not None:
                 incremental[1].add(post_id)
             report.warnings.extend((post.id, w) for w in post.warnings)
+            if post.encrypted:
+                report.kept_back.append((post_id, ENCRYPTED))
             yield post
             continue
         if incremental is not None and post_id in incremental[0]:

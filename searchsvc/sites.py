@@ -31,6 +31,8 @@ class Site:
     posts_dir: Path
     urls: UrlRules
     config_file: Path
+    encrypt_tags: tuple[str, ...] = ()  # hexo-blog-encrypt's `encrypt: tags:` names that carry a password
+    encrypt_abstract: str = ""  # and its site-wide `encrypt: abstract:`
 
     def describe(self) -> str:
         return f"{self.generator} site at {self.root}: posts in {self.posts_dir}, URLs under {self.urls.prefix}"
@@ -118,7 +120,19 @@ def _hexo(root: Path, config: dict[str, Any], config_file: Path) -> Site:
         options=options, site_url=origin,
     )
     posts = root / str(config.get("source_dir") or "source") / "_posts"
-    return Site("hexo", root, posts, urls, config_file)
+    return Site("hexo", root, posts, urls, config_file, *_hexo_encrypt(config))
+
+
+def _hexo_encrypt(config: dict[str, Any]) -> tuple[tuple[str, ...], str]:
+    """hexo-blog-encrypt's site rules: the tags that carry a password, and the default abstract."""
+    encrypt = config.get("encrypt")
+    if not isinstance(encrypt, dict):
+        return (), ""
+    rules = encrypt.get("tags")
+    tags = tuple(str(r["name"]) for r in (rules if isinstance(rules, list) else [])
+                 if isinstance(r, dict) and r.get("name") is not None and r.get("password") not in (None, ""))
+    abstract = encrypt.get("abstract")
+    return tags, abstract if isinstance(abstract, str) else ""
 
 
 def _hugo(root: Path, config_file: Path) -> Site:

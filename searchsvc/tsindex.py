@@ -22,7 +22,7 @@ from searchsvc.documents import Post, iter_post_files
 from searchsvc.index import IndexMissing, IndexSettings, reindex_lock
 from searchsvc.reindex import Progress, ReindexReport, paths_in_scope, read_posts
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: encrypted posts indexed by their abstract only
 # What the client raises when a node or the cluster cannot answer.
 CLIENT_ERRORS = (ts_errors.TypesenseClientError, httpx.HTTPError, OSError)
 META = "searchsvc_meta"  # one document per generation: the settings it was built with

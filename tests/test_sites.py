@@ -173,7 +173,7 @@ def test_reindex_site_cli(tmp_path: Path) -> None:
     result = runner.invoke(main, ["reindex", "--site", str(SITES / "hugo"), "--index", index])
     assert result.exit_code == 0, result.output
     assert "hugo site at" in result.output
-    assert "skipped news/draft.md: a draft (draft: true)" in result.output
+    assert "kept back news/draft.md: a draft (draft: true)" in result.output
     found = runner.invoke(main, ["search", "页面包", "--index", index, "--json"])
     assert [hit["url"] for hit in json.loads(found.output)["hits"]] == ["/site/posts/bundle-post/"]
     both = runner.invoke(main, ["reindex", "--site", str(SITES / "hugo"), "--posts", "x", "--index", index])

@@ -28,7 +28,7 @@ from searchsvc.cli import main  # noqa: E402
 from searchsvc.index import IndexSettings  # noqa: E402
 from searchsvc.model import make_request  # noqa: E402
 from searchsvc.search import SearchIndex, run_query  # noqa: E402
-from searchsvc.tsindex import TypesenseConfig  # noqa: E402
+from searchsvc.tsindex import TypesenseConfig, close_client  # noqa: E402
 from searchsvc.web import close_index, create_app  # noqa: E402
 
 pytestmark = pytest.mark.typesense
@@ -145,6 +145,37 @@ def test_cli_with_the_key_in_a_file(backend: BackendConfig, posts: Path, tmp_pat
     result = runner.invoke(main, ["reindex", "--posts", str(posts), *common])
     assert result.exit_code == 0 and "incremental: 0 added, 0 updated, 0 deleted, 41 unchanged" in result.output
     assert backend.typesense.api_key not in result.output
+
+
+def test_what_the_owner_keeps_back_never_reaches_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    from test_keepback import ENCRYPTED_POSTS, KEEP, KEPT_OUT, POSTS, SECRET, SECRET_ZH
+
+    from conftest import write_posts
+
+    posts = write_posts(tmp_path / "posts", POSTS)
+    config = BackendConfig(kind="typesense", index_dir=tmp_path / "lock",
+                           typesense=TypesenseConfig(cluster.urls, cluster.api_key, "private"))
+    settings = IndexSettings.create(keep_back=KEEP)
+    report = reindex(config, posts, settings)
+    assert report.added == len(POSTS) - len(KEPT_OUT) and set(KEPT_OUT) | ENCRYPTED_POSTS == dict(report.kept_back).keys()
+    client = config.typesense.client()  # type: ignore[union-attr]
+    try:
+        exported = client.collections["private"].documents.export()
+    finally:
+        close_client(client)
+    assert SECRET not in exported and SECRET_ZH not in exported and "读者不可见" not in exported
+    opened = open_searcher(config)
+    try:
+        assert ids(opened, SECRET) == [] and ids(opened, SECRET_ZH) == []
+        assert ids(opened, "加密的日记") == ["locked.md"]
+        assert [h.snippet_html for h in opened.run(make_request({"q": ["输入密码"]})).hits] == \
+            ["这里有一篇加密文章，<mark>输入密码</mark>继续阅读。"]
+        (posts / "public.md").write_text("---\ntitle: 公开的文章\ndate: 2024-01-01\nhidden: true\n---\n猫\n",
+                                         encoding="utf-8")
+        report = reindex(config, posts, settings)
+        assert report.deleted == 1 and ids(opened, "猫") == []
+    finally:
+        opened.close()
 
 
 def test_incremental_reindex(backend: BackendConfig, searcher: Any, posts: Path) -> None:

@@ -179,3 +179,16 @@ def test_serve_watch(sample_posts: Path, tmp_path: Path) -> None:
         watcher_pids = subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True).stdout.split()
         assert len(watcher_pids) == 1
     assert not Path(f"/proc/{watcher_pids[0]}").exists() or "Z" in Path(f"/proc/{watcher_pids[0]}/stat").read_text().split()[2]
+
+
+def test_a_post_saved_as_hidden_or_encrypted_leaves_the_index(watched: tuple[Path, Path, Watcher]) -> None:
+    posts, index, watcher = watched
+    target = posts / "2026" / "turning.md"
+    save_like_an_editor(target, POST.format(title="转为私密", body="公开时写的是萤火虫。"))
+    wait_until(lambda: search_ids(index, "萤火虫") == {"2026/turning.md"})
+    save_like_an_editor(target, "---\ntitle: 转为私密\ndate: 2026-11-20\nhidden: true\n---\n公开时写的是萤火虫。\n")
+    wait_until(lambda: not search_ids(index, "转为私密"), explain=watcher.lines)
+    watcher.wait_for_output("kept back 2026/turning.md: hidden (hidden: true)")
+    save_like_an_editor(target, "---\ntitle: 转为私密\ndate: 2026-11-20\npassword: pw\n---\n公开时写的是萤火虫。\n")
+    wait_until(lambda: search_ids(index, "转为私密") == {"2026/turning.md"}, explain=watcher.lines)
+    assert search_ids(index, "萤火虫") == set()
