@@ -19,7 +19,17 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from common import CACHE, current_pss_mb, current_rss_mb, machine_ms, machine_report, ours_index, query_mix, save, scaled_corpus
+from common import (
+    CACHE,
+    current_pss_mb,
+    current_rss_mb,
+    machine_ms,
+    machine_report,
+    ours_index,
+    query_mix,
+    save,
+    scaled_corpus,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import Server  # noqa: E402

@@ -20,12 +20,20 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from common import CACHE, dir_size_mb, machine_ms, machine_report, rss_mb, save, scaled_corpus
+from common import (
+    CACHE,
+    dir_size_mb,
+    machine_ms,
+    machine_report,
+    rss_mb,
+    save,
+    scaled_corpus,
+)
 from corpus import shared_corpus
 from naive import build_naive
 
-from searchsvc.documents import PostError, iter_post_files, load_post
-from searchsvc.reindex import update_index
+from searchsvc.engine.write.reindex import update_index
+from searchsvc.ingest.posts import PostError, iter_post_files, load_post
 
 
 def main() -> None:

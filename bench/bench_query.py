@@ -16,17 +16,31 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import CACHE, current_rss_mb, machine_ms, machine_report, ours_index, percentiles, query_mix, save, scaled_corpus
+from common import (
+    CACHE,
+    current_rss_mb,
+    machine_ms,
+    machine_report,
+    ours_index,
+    percentiles,
+    query_mix,
+    save,
+    scaled_corpus,
+)
 from naive import NaiveSearch, build_naive
 
-from searchsvc.documents import iter_post_files, load_post
-from searchsvc.search import SearchIndex, make_request, run_query
+from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.run import run_query
+from searchsvc.ingest.posts import iter_post_files, load_post
+from searchsvc.search.model import make_request
 
 COLD_START = """
 import sys, time
 t = time.perf_counter()
 from pathlib import Path
-from searchsvc.search import SearchIndex, SearchRequest, run_query
+from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.run import run_query
+from searchsvc.search.model import SearchRequest
 index = SearchIndex(Path(sys.argv[1]))
 run_query(index, SearchRequest(q="数据"))
 print(time.perf_counter() - t)

@@ -21,16 +21,24 @@ from pathlib import Path
 from typing import Any
 
 from bench_http import wrk
-from common import CACHE, current_rss_mb, ours_index, percentiles, query_mix, save, scaled_corpus
+from common import (
+    CACHE,
+    current_rss_mb,
+    ours_index,
+    percentiles,
+    query_mix,
+    save,
+    scaled_corpus,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import Server  # noqa: E402
 from typesense_cluster import Cluster, binary  # noqa: E402
 
-from searchsvc.backend import BackendConfig, open_searcher, reindex  # noqa: E402
-from searchsvc.index import IndexSettings  # noqa: E402
-from searchsvc.model import make_request  # noqa: E402
-from searchsvc.tsindex import TypesenseConfig  # noqa: E402
+from searchsvc.backends.config import BackendConfig, open_searcher, reindex  # noqa: E402
+from searchsvc.backends.typesense.index import TypesenseConfig  # noqa: E402
+from searchsvc.ingest.settings import IndexSettings  # noqa: E402
+from searchsvc.search.model import make_request  # noqa: E402
 
 
 def http_run(extra: tuple[str, ...], index_dir: Path, paths: list[str], args: argparse.Namespace) -> dict[str, Any]:

@@ -16,12 +16,12 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from common import CACHE, ours_index, percentiles, save, scaled_corpus
 
-from searchsvc.model import make_request
-from searchsvc.search import SearchIndex, run_query
+from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.run import run_query
+from searchsvc.search.model import make_request
 
 WORDS = "甲乙丙丁戊己庚辛壬癸"
 

@@ -30,8 +30,8 @@ def scaled_corpus(count: int) -> Path:
 
 def ours_index(posts: Path, index_dir: Path) -> Path:
     """A searchsvc index of the posts, built when missing or made by another schema version."""
-    from searchsvc.index import IndexMissing, open_index
-    from searchsvc.reindex import update_index
+    from searchsvc.engine.generations import IndexMissing, open_index
+    from searchsvc.engine.write.reindex import update_index
 
     try:
         open_index(index_dir)[0].close()
@@ -42,8 +42,8 @@ def ours_index(posts: Path, index_dir: Path) -> Path:
 
 def query_mix(posts: Path, per_type: int = 20, seed: int = 3) -> list[tuple[str, dict[str, Any]]]:
     """(type, request parameters) pairs: 2-word, phrase, single character, filter, sort by date."""
-    from searchsvc.analysis import segment
-    from searchsvc.documents import iter_post_files, load_post
+    from searchsvc.analysis.segment import segment
+    from searchsvc.ingest.posts import iter_post_files, load_post
 
     rng = random.Random(seed)
     paths = sorted(iter_post_files(posts))

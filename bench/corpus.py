@@ -42,7 +42,7 @@ def paragraphs(source: Path, cache: Path = CACHE) -> list[str]:
     if cached.exists():
         return json.loads(cached.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
     sys.path.insert(0, str(HERE.parent))
-    from searchsvc.documents import PostError, iter_post_files, load_post
+    from searchsvc.ingest.posts import PostError, iter_post_files, load_post
 
     out = []
     for path in iter_post_files(source):

@@ -30,11 +30,12 @@ sys.path.insert(0, str(HERE))
 from corpus import shared_corpus  # noqa: E402
 from naive import NaiveSearch, build_naive  # noqa: E402
 
-from searchsvc.analysis import normalize, segment  # noqa: E402
-from searchsvc.documents import Post, PostError, iter_post_files, load_post  # noqa: E402
-from searchsvc.reindex import update_index  # noqa: E402
-from searchsvc.backend import WhooshSearcher  # noqa: E402
-from searchsvc.search import SearchRequest  # noqa: E402
+from searchsvc.analysis.normalize import normalize
+from searchsvc.analysis.segment import segment  # noqa: E402
+from searchsvc.backends.whoosh import WhooshSearcher  # noqa: E402
+from searchsvc.engine.write.reindex import update_index  # noqa: E402
+from searchsvc.ingest.posts import Post, PostError, iter_post_files, load_post  # noqa: E402
+from searchsvc.search.model import SearchRequest  # noqa: E402
 
 _RUN = re.compile(r"[\u4e00-\u9fff]{12,}")
 
@@ -116,9 +117,9 @@ def typesense_searcher(posts_dir: Path, work: Path) -> tuple[Any, Any]:
     sys.path.insert(0, str(HERE.parent / "tests"))
     from typesense_cluster import Cluster
 
-    from searchsvc.backend import BackendConfig, open_searcher, reindex
-    from searchsvc.index import IndexSettings
-    from searchsvc.tsindex import TypesenseConfig
+    from searchsvc.backends.config import BackendConfig, open_searcher, reindex
+    from searchsvc.backends.typesense.index import TypesenseConfig
+    from searchsvc.ingest.settings import IndexSettings
 
     root = work / "typesense"
     shutil.rmtree(root, ignore_errors=True)

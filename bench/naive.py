@@ -15,7 +15,7 @@ from whoosh import index as whoosh_index
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.qparser import MultifieldParser
 
-from searchsvc.documents import Post
+from searchsvc.ingest.posts import Post
 
 
 def naive_schema() -> Schema:

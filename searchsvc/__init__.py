@@ -1,0 +1,1 @@
+"""searchsvc: self-hosted full-text search for folders of Chinese posts."""

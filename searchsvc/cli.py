@@ -16,18 +16,20 @@ from typing import Any
 
 import click
 
-from searchsvc.analysis import load_tables
-from searchsvc.backend import BACKENDS, BackendConfig, BackendUnavailable, Searcher, has_index, open_searcher
-from searchsvc.backend import reindex as run_reindex
-from searchsvc.documents import PostError, iter_post_files
-from searchsvc.index import IndexMissing, IndexSettings, ReindexBusy
-from searchsvc.keepback import KeepBack, parse_keep_out
-from searchsvc.model import SearchRequest, make_request
-from searchsvc.permalinks import DEFAULT_PERMALINK, UrlRules
-from searchsvc.query import QueryError
-from searchsvc.reindex import ReindexReport
+from searchsvc.analysis.normalize import load_tables
+from searchsvc.backends.base import BackendUnavailable, Searcher
+from searchsvc.backends.config import BACKENDS, BackendConfig, has_index, open_searcher
+from searchsvc.backends.config import reindex as run_reindex
+from searchsvc.ingest.keepback import KeepBack, parse_keep_out
+from searchsvc.ingest.posts import PostError, iter_post_files
+from searchsvc.ingest.scan import ReindexBusy, ReindexReport
+from searchsvc.ingest.settings import IndexSettings
+from searchsvc.ingest.sites.detect import Site, SiteError, detect_site
+from searchsvc.ingest.sites.permalinks import DEFAULT_PERMALINK, UrlRules
+from searchsvc.search.errors import IndexMissing
+from searchsvc.search.model import SearchRequest, make_request
+from searchsvc.search.parse import QueryError
 from searchsvc.serving import fork, limit_malloc_arenas, serve_forever, stop
-from searchsvc.sites import Site, SiteError, detect_site
 from searchsvc.watch import WatchedSource, watch_index
 
 DEFAULT_INDEX = "index"
@@ -64,7 +66,7 @@ def _backend(index_dir: Path, kind: str, nodes: str | None, key_file: Path | Non
     if kind == "whoosh":
         return BackendConfig(index_dir=index_dir)
     try:
-        from searchsvc.tsindex import TypesenseConfig
+        from searchsvc.backends.typesense.index import TypesenseConfig
     except ImportError as exc:
         raise click.UsageError("the typesense backend needs its client: pip install 'searchsvc[typesense]'") from exc
 
@@ -280,7 +282,7 @@ def _print_search(searcher: Searcher, request: SearchRequest, as_json: bool, exp
         click.echo(searcher.explain(request))
     result = searcher.run(request)
     if as_json:
-        from searchsvc.render import result_json
+        from searchsvc.search.render import result_json
 
         click.echo(json.dumps(result_json(result), ensure_ascii=False, indent=2))
         return

@@ -10,8 +10,7 @@ import signal
 import socket
 from typing import Any, Callable
 
-from searchsvc.backend import open_searcher
-from searchsvc.reindex import die_with_parent
+from searchsvc.engine.write.reindex import die_with_parent
 
 
 def limit_malloc_arenas() -> None:
@@ -102,10 +101,10 @@ def _serve_worker(listener: socket.socket, config: dict[str, Any], threads: int,
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
 
-    from searchsvc.web import create_app
+    from searchsvc.web import create_app, open_app_searcher
 
     app = create_app(config)
-    app.extensions["searchsvc.index"] = open_searcher(config["BACKEND"], config["RESULT_CACHE"])
+    open_app_searcher(app)
     server = waitress.create_server(app, sockets=[listener], threads=threads, ident="searchsvc")
 
     def exit_now(signum: int, frame: Any) -> None:

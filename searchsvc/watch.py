@@ -9,10 +9,10 @@ from typing import Any, Callable, Iterable
 
 import watchfiles
 
-from searchsvc.documents import is_post_path
-from searchsvc.index import IndexSettings, ReindexBusy
-from searchsvc.backend import BackendConfig, reindex
-from searchsvc.reindex import ReindexReport
+from searchsvc.backends.config import BackendConfig, reindex
+from searchsvc.ingest.posts import is_post_path
+from searchsvc.ingest.scan import ReindexBusy, ReindexReport
+from searchsvc.ingest.settings import IndexSettings
 
 STEP_MS = 50  # a save is indexed once the folder has been quiet this long...
 DEBOUNCE_MS = 1000  # ...or after this long at the most while files keep changing

@@ -9,17 +9,28 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request, send_from_directory, url_for
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 
-from searchsvc.backend import BackendConfig, BackendUnavailable, Searcher, open_searcher
-from searchsvc.index import IndexMissing
-from searchsvc.model import make_request
-from searchsvc.query import MAX_QUERY_CHARS, QueryError
-from searchsvc.render import iso_utc, result_json
+from searchsvc.backends.base import BackendUnavailable, Searcher
+from searchsvc.backends.config import BackendConfig, open_searcher
+from searchsvc.search.errors import IndexMissing
+from searchsvc.search.model import make_request
+from searchsvc.search.parse import MAX_QUERY_CHARS, QueryError
+from searchsvc.search.render import iso_utc, result_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # XML 1.0 forbids these
+SEARCHER = "searchsvc.searcher"  # the app.extensions key this module owns
 FEED_PARAMS = ("q", "category", "tag", "author", "from", "to")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
@@ -44,7 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     logging.getLogger("jieba").setLevel(logging.WARNING)
-    app.extensions["searchsvc.index"] = None
+    app.extensions[SEARCHER] = None
 
     app.add_url_rule("/", "page", page)
     app.add_url_rule("/api/search", "api_search", api_search)
@@ -66,17 +77,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def searcher() -> Searcher:
     """The app's searcher, opened on first use; it follows reindexes by itself."""
-    found = current_app.extensions.get("searchsvc.index")
+    return open_app_searcher(current_app)
+
+
+def open_app_searcher(app: Flask) -> Searcher:
+    """Open the app's searcher now if it is not open yet: a server worker calls this before its
+    first request, so that request does not pay for opening the index."""
+    found = app.extensions.get(SEARCHER)
     if found is None:
-        config = current_app.config["BACKEND"] or BackendConfig(index_dir=Path(current_app.config["INDEX_DIR"]))
-        found = open_searcher(config, cache_size=current_app.config["RESULT_CACHE"])
-        current_app.extensions["searchsvc.index"] = found
+        config = app.config["BACKEND"] or BackendConfig(index_dir=Path(app.config["INDEX_DIR"]))
+        found = open_searcher(config, cache_size=app.config["RESULT_CACHE"])
+        app.extensions[SEARCHER] = found
     return found  # type: ignore[no-any-return]
 
 
 def close_index(app: Flask) -> None:
     """Close the searchers the app opened (tests and embedding code call this when done)."""
-    index = app.extensions.get("searchsvc.index")
+    index = app.extensions.get(SEARCHER)
     if index is not None:
         index.close()
 

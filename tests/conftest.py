@@ -8,8 +8,8 @@ from typing import Iterator
 
 import pytest
 
-from searchsvc.reindex import update_index
-from searchsvc.search import SearchIndex
+from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.write.reindex import update_index
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "posts"

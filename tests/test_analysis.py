@@ -10,11 +10,15 @@ from whoosh import query as wq
 from whoosh.fields import ID, TEXT, Schema
 from whoosh.filedb.filestore import RamStorage
 
-from searchsvc.analysis import (
-    JiebaTokenizer, SubstringTokenizer, get_segmenter, normalize, normalize_with_offsets, original_span,
-    segment, substring_units,
+from searchsvc.analysis.normalize import (
+    normalize,
+    normalize_with_offsets,
+    original_span,
 )
-from searchsvc.query import substring_query
+from searchsvc.analysis.segment import get_segmenter, segment
+from searchsvc.analysis.units import substring_units
+from searchsvc.engine.evaluate.queries import substring_query
+from searchsvc.engine.tokenizers import JiebaTokenizer, SubstringTokenizer
 
 
 @pytest.mark.parametrize(
@@ -50,14 +54,14 @@ def test_offsets_survive_length_changes() -> None:
 
 
 def _translated(text: str) -> tuple[str, list[int] | None]:
-    from searchsvc.analysis import _fold_translate
+    from searchsvc.analysis.normalize import _fold_translate
 
     norm, origin = _fold_translate(text)
     return norm, origin
 
 
 def _arrays(text: str) -> tuple[str, list[int] | None]:
-    from searchsvc.analysis import _fold_arrays
+    from searchsvc.analysis.normalize import _fold_arrays
 
     norm, origin = _fold_arrays(text)
     return norm, origin.tolist() if origin is not None else None

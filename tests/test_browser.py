@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from server import Server
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""Whole-list evaluation (searchsvc.bulk) against Whoosh's own matchers: the same documents, the
+"""Whole-list evaluation (searchsvc.engine.evaluate.arrays) against Whoosh's own matchers: the same documents, the
 same scores, on every query of the query table, with filters, dates, exclusions, several segments
 and deleted posts."""
 
@@ -10,13 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_search import CASES
 from whoosh import query as wq
 
-from searchsvc.bulk import BulkEvaluator, IndexArrays, by_key, top
-from searchsvc.query import build_plan, parse_query
-from searchsvc.reindex import update_index
-from searchsvc.search import SearchIndex, make_request, run_query
-from test_search import CASES
+from searchsvc.engine.evaluate.arrays import BulkEvaluator, IndexArrays, by_key, top
+from searchsvc.engine.evaluate.queries import build_plan
+from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.run import run_query
+from searchsvc.engine.write.reindex import update_index
+from searchsvc.search.model import make_request
+from searchsvc.search.parse import parse_query
 
 EXTRA = [
     ("数据 category:技术", None, None),

@@ -6,13 +6,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
-from searchsvc.dates import parse_date
-from searchsvc.documents import PostError, as_list, load_post, parse_post
-from searchsvc.permalinks import UrlRules
-from searchsvc.markup import to_text
-
 from conftest import BIG_DATA_URI, ODD_POSTS, SKIPPED
+
+from searchsvc.ingest.dates import parse_date
+from searchsvc.ingest.markup import to_text
+from searchsvc.ingest.posts import PostError, as_list, load_post, parse_post
+from searchsvc.ingest.sites.permalinks import UrlRules
 
 UTC = dt.timezone.utc
 

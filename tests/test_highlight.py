@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from searchsvc.highlight import make_snippet, mark_title
+from searchsvc.search.highlight import make_snippet, mark_title
 
 LONG = (
     "今年春天，我们走访了十几个县城。县城里的农产品通过直播卖到全国，快递网点覆盖到每个乡镇。"

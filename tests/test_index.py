@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import ODD_POSTS, SKIPPED, write_posts
 
 from searchsvc.cli import main
-from searchsvc.index import CURRENT, ReindexBusy, current_generation, open_index, reindex_lock
-from searchsvc.reindex import update_index
-from searchsvc.search import SearchIndex, make_request, run_query
-
-from conftest import ODD_POSTS, SKIPPED, write_posts
+from searchsvc.engine.generations import CURRENT, current_generation, open_index
+from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.run import run_query
+from searchsvc.engine.write.reindex import update_index
+from searchsvc.ingest.scan import ReindexBusy, reindex_lock
+from searchsvc.search.model import make_request
 
 
 def ids(index_dir: Path, q: str) -> list[str]:
@@ -61,11 +63,11 @@ def test_the_fast_writer_writes_the_same_index_as_whooshs_own(
     from whoosh import index as whoosh_index
     from whoosh.filedb.filetables import HashReader
 
-    import searchsvc.textpool
-    from searchsvc.bulkwrite import memory_writer
-    from searchsvc.codec import InliningCodec
-    from searchsvc.documents import iter_post_files, load_post
-    from searchsvc.index import build_schema, post_fields
+    import searchsvc.engine.write.pool
+    from searchsvc.engine.codec.postings import InliningCodec
+    from searchsvc.engine.schema import build_schema, post_fields
+    from searchsvc.engine.write.segment import memory_writer
+    from searchsvc.ingest.posts import iter_post_files, load_post
 
     posts = [post_fields(load_post(p, sample_posts)) for p in iter_post_files(sample_posts)]
     posts.append(dict(id="long.md", title="长文", body="长" + "，".join(f"第{n}段abcdefg" for n in range(13000)) + "长"))
@@ -78,7 +80,7 @@ def test_the_fast_writer_writes_the_same_index_as_whooshs_own(
         writer = ix.writer(codec=InliningCodec(), compound=False) if limitmb is None else memory_writer(ix, limitmb)
         if name == "chunked":
             writer.pool.MAX_RUNS = 2
-            monkeypatch.setattr(searchsvc.textpool, "CHUNK_POSTINGS", 300)
+            monkeypatch.setattr(searchsvc.engine.write.pool, "CHUNK_POSTINGS", 300)
         for fields in posts:
             writer.add_document(**fields)
         writer.commit()
@@ -227,7 +229,7 @@ def test_cli_reindex_lists_skipped_files_and_summarizes(odd_posts: Path, tmp_pat
 def test_an_index_from_another_schema_asks_for_a_rebuild(sample_posts: Path, tmp_path: Path) -> None:
     import json
 
-    from searchsvc.index import SETTINGS, IndexMissing
+    from searchsvc.engine.generations import SETTINGS, IndexMissing
 
     index_dir = tmp_path / "ix"
     update_index(sample_posts, index_dir)
@@ -261,8 +263,8 @@ def test_term_counts_without_tokens_match_the_token_path(sample_posts: Path) -> 
 
     from whoosh.formats import Positions
 
-    from searchsvc.documents import iter_post_files, load_post
-    from searchsvc.index import build_schema
+    from searchsvc.engine.schema import build_schema
+    from searchsvc.ingest.posts import iter_post_files, load_post
 
     schema = build_schema()
     texts = [t for p in iter_post_files(sample_posts) for t in (load_post(p, sample_posts).title, load_post(p, sample_posts).body)]
@@ -292,9 +294,13 @@ def test_array_lists_read_back_what_whooshs_own_codec_does(sample_posts: Path, t
     from whoosh import index as whoosh_index
     from whoosh.codec.whoosh3 import W3Codec
 
-    from searchsvc.codec import ArrayMatcher, InliningCodec, read_postings
-    from searchsvc.documents import iter_post_files, load_post
-    from searchsvc.index import build_schema, post_fields
+    from searchsvc.engine.codec.postings import (
+        ArrayMatcher,
+        InliningCodec,
+        read_postings,
+    )
+    from searchsvc.engine.schema import build_schema, post_fields
+    from searchsvc.ingest.posts import iter_post_files, load_post
 
     posts = [post_fields(load_post(p, sample_posts)) for p in iter_post_files(sample_posts)]
     posts.append(dict(id="long.md", title="长文", body="长" + "，".join(f"第{n}段abcdefg" for n in range(13000)) + "长"))
@@ -351,7 +357,7 @@ def test_array_lists_read_back_what_whooshs_own_codec_does(sample_posts: Path, t
 @pytest.mark.parametrize("top", [1, 200, 70_000, 5_000_000_000])
 def test_array_list_widths_and_fractional_weights(top: int) -> None:
     """Gaps, weights and value sizes of every width round-trip through the array layout."""
-    from searchsvc.codec import decode_list, encode_list
+    from searchsvc.engine.codec.postings import decode_list, encode_list
 
     rng = np.random.default_rng(top)
     gaps = rng.integers(0, top + 1, size=300)
@@ -378,7 +384,7 @@ def test_array_lists_with_compressed_values_still_read() -> None:
     """Lists written before values were stored raw have a compressed values part (flag bit 1)."""
     import zlib
 
-    from searchsvc.codec import _LIST_HEAD, decode_list, encode_list
+    from searchsvc.engine.codec.postings import _LIST_HEAD, decode_list, encode_list
 
     rng = np.random.default_rng(5)
     gaps = rng.integers(1, 9, size=500)
@@ -403,8 +409,8 @@ def test_stored_fields_are_pickled_and_older_compressed_ones_read(sample_posts: 
     import pickle
     import zlib
 
-    from searchsvc.codec import load_stored
-    from searchsvc.search import SearchIndex
+    from searchsvc.engine.codec.postings import load_stored
+    from searchsvc.engine.read.searcher import SearchIndex
 
     update_index(sample_posts, tmp_path / "ix")
     with SearchIndex(tmp_path / "ix") as index:
@@ -424,7 +430,7 @@ def test_stored_body_reads_as_text_in_both_layouts() -> None:
     """Bodies are stored as text; indexes written before stored them zlib-compressed."""
     import zlib
 
-    from searchsvc.index import stored_text
+    from searchsvc.engine.schema import stored_text
 
     body = "数据城市的故事 data"
     assert stored_text(body) == body

@@ -9,16 +9,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import write_posts
 
 from searchsvc.cli import main
-from searchsvc.documents import KeptBack, Post, parse_post
-from searchsvc.index import IndexSettings
-from searchsvc.keepback import KeepBack, parse_keep_out
-from searchsvc.reindex import ENCRYPTED, update_index
-from searchsvc.search import SearchIndex, make_request, run_query
+from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.run import run_query
+from searchsvc.engine.write.reindex import update_index
+from searchsvc.ingest.keepback import KeepBack, parse_keep_out
+from searchsvc.ingest.posts import KeptBack, Post, parse_post
+from searchsvc.ingest.scan import ENCRYPTED
+from searchsvc.ingest.settings import IndexSettings
+from searchsvc.search.model import make_request
 from searchsvc.web import close_index, create_app
-
-from conftest import write_posts
 
 # Secrets: words that occur only in text a reader must never get. The ASCII one is easy to find
 # in the index's bytes (terms are stored lower-cased, as typed here).

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from searchsvc.analysis import normalize
-from searchsvc.cli import main
-from searchsvc.documents import iter_post_files, load_post
-from searchsvc.query import QueryError, build_plan, parse_query
-from searchsvc.search import SearchIndex, SearchRequest, SearchResult, make_request, run_query
-
 from conftest import SAMPLES
+
+from searchsvc.analysis.normalize import normalize
+from searchsvc.cli import main
+from searchsvc.engine.evaluate.queries import build_plan
+from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.run import run_query
+from searchsvc.ingest.posts import iter_post_files, load_post
+from searchsvc.search.model import SearchRequest, SearchResult, make_request
+from searchsvc.search.parse import QueryError, parse_query
 
 
 def search(index: SearchIndex, q: str, **params: str | list[str]) -> SearchResult:
@@ -228,7 +230,7 @@ def test_cli_search_json_and_explain(sample_index_dir: Path) -> None:
 
 
 def test_result_cache_is_keyed_by_generation(sample_posts: Path, tmp_path: Path) -> None:
-    from searchsvc.reindex import update_index
+    from searchsvc.engine.write.reindex import update_index
 
     update_index(sample_posts, tmp_path / "ix")
     with SearchIndex(tmp_path / "ix", cache_size=8) as index:
@@ -250,7 +252,7 @@ def test_shared_file_keeps_a_position_per_thread(tmp_path: Path) -> None:
     import pickle
     import threading
 
-    from searchsvc.searchindex import SharedStructFile
+    from searchsvc.engine.read.searcher import SharedStructFile
 
     data = bytes(range(256)) * 40 + b"line one\nline two\n" + pickle.dumps({"k": "数据"})
     path = tmp_path / "f.bin"
@@ -290,7 +292,7 @@ def test_threads_share_one_searcher_and_retired_ones_close(sample_posts: Path, t
     import os
     import threading
 
-    from searchsvc.reindex import update_index
+    from searchsvc.engine.write.reindex import update_index
 
     index_dir = tmp_path / "ix"
     update_index(sample_posts, index_dir)

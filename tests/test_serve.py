@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from server import Server
 
-from searchsvc.reindex import update_index
+from searchsvc.engine.write.reindex import update_index
 
 
 def test_first_answer_fast_and_clean_sigterm(sample_index_dir: Path) -> None:

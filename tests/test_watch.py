@@ -14,10 +14,12 @@ from typing import Callable, Iterator
 from urllib.parse import quote
 
 import pytest
-
 from generators import copy_site
-from searchsvc.search import SearchIndex, make_request, run_query
 from server import Server
+
+from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.run import run_query
+from searchsvc.search.model import make_request
 
 SAVE_DEADLINE = 2.0  # issue 6: a saved post is searchable within 2 s
 POST = "---\ntitle: {title}\ndate: 2026-11-20\n---\n{body}\n"

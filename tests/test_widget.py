@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from server import Server, free_port
 from test_browser import ARTIFACTS, browser  # noqa: F401  (a fixture, and the module's Chromium check)
 

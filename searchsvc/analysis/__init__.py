@@ -1,0 +1,1 @@
+"""Analysis stage: normalization, segmentation and term units of text (no index, no I/O)."""

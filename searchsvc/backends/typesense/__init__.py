@@ -1,0 +1,1 @@
+"""Backends: a Typesense cluster — collections as generations, the same query layer above it."""

@@ -1,0 +1,311 @@
+"""Search stage on a Typesense cluster: the same query language, matching and snippets as the
+Whoosh backend, with Typesense finding, counting and ranking.
+
+Every word is a phrase of its substring tokens (or a single character), so matching is exact
+substring matching as in Whoosh. Posts holding the typed text verbatim come first: they are a
+first tier, searched apart from the rest, as Whoosh's verbatim boost puts them on top.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from searchsvc.analysis.normalize import is_cjk
+from searchsvc.analysis.segment import AnalysisSettings
+from searchsvc.analysis.units import substring_units
+from searchsvc.backends.base import BackendUnavailable
+from searchsvc.backends.typesense.index import (
+    CLIENT_ERRORS,
+    TypesenseConfig,
+    close_client,
+    open_collection,
+    unavailable,
+)
+from searchsvc.search.errors import IndexMissing
+from searchsvc.search.highlight import make_snippet, mark_title
+from searchsvc.search.model import (
+    FACET_LIMIT,
+    FacetCount,
+    Hit,
+    SearchRequest,
+    SearchResult,
+)
+from searchsvc.search.parse import ParsedQuery, parse_query
+
+TEXT_FIELDS = "title_sub,title_chr,body_sub,body_chr"
+WEIGHTS = "3,3,1,1"
+STORED = "path,url,title,text,date,categories,tags,authors,image"
+FACETS = {"category": "categories", "tag": "tags", "author": "authors"}  # result facet -> Typesense field
+_FILTER_FIELDS = {"category": "categories", "tag": "tags", "author": "authors"}
+MAX_FALLBACK_SUBSETS = 16
+FALLBACK_DEPTH = 250
+
+
+def word_terms(word: str) -> list[str]:
+    """One word as Typesense query terms: the phrase of its substring tokens, like substring_query."""
+    units = [u for u, _, _ in substring_units(word)]
+    if not units:
+        return []
+    extra = []
+    last = units[-1]
+    if len(last) == 1 and is_cjk(last) and len(units) > 1:
+        units.pop()
+        if not (len(units[-1]) == 2 and is_cjk(units[-1][-1]) and units[-1][-1] == last):
+            extra.append(last)
+    core = units[0] if len(units) == 1 else '"' + " ".join(units) + '"'
+    return [core] + extra
+
+
+def _terms(words: tuple[str, ...] | list[str]) -> list[str]:
+    return [t for w in words for t in word_terms(w)]
+
+
+def _exclusions(parsed: ParsedQuery) -> list[str]:
+    return ["-" + terms[0] for terms in map(word_terms, parsed.excluded) if terms]
+
+
+@dataclass(frozen=True)
+class TypesensePlan:
+    """The Typesense searches for one parsed query: one q per tier, and the shared parameters."""
+
+    tiers: tuple[str, ...]
+    params: dict[str, Any]
+    ranked: bool
+
+    def __str__(self) -> str:
+        return " | ".join(f"q={q!r}" for q in self.tiers) + f" {self.params}"
+
+
+def build_ts_plan(parsed: ParsedQuery, request: SearchRequest) -> TypesensePlan | None:
+    required = _terms(parsed.words + parsed.phrases)
+    excluded = _exclusions(parsed)
+    filters = _filter_by(parsed.filters + request.filters, request)
+    if not required and not filters:
+        return None
+    ranked = bool(required)
+    sort = request.sort if ranked or request.sort != "relevance" else "newest"
+    params: dict[str, Any] = {
+        "query_by": TEXT_FIELDS, "query_by_weights": WEIGHTS, "prefix": "false", "num_typos": "0",
+        "typo_tokens_threshold": 0, "drop_tokens_threshold": 0, "include_fields": STORED,
+        "highlight_fields": "title_chr", "highlight_full_fields": "title_chr", "snippet_threshold": 0,
+        "facet_by": ",".join(FACETS.values()), "max_facet_values": 100,
+        "sort_by": {"relevance": "_text_match:desc,date:desc", "newest": "date:desc", "oldest": "date:asc"}[sort],
+    }
+    if filters:
+        params["filter_by"] = filters
+    base = " ".join(required + excluded) if required else "*"
+    tiers = [base]
+    chunks = [c for c in parsed.chunks if word_terms(c)]
+    if required and chunks:  # posts holding the first chunk verbatim, then the others
+        chunk = word_terms(max(chunks, key=len))
+        verbatim = " ".join(chunk)
+        tiers = [f"{base} {verbatim}", f"{base} -{chunk[0]}"] if chunk[0].startswith('"') else [base]
+    return TypesensePlan(tuple(tiers), params, ranked)
+
+
+def _filter_by(filters: tuple[tuple[str, str], ...], request: SearchRequest) -> str:
+    by_field: dict[str, list[str]] = {}
+    for name, value in filters:
+        by_field.setdefault(_FILTER_FIELDS.get(name, name), []).append(value.replace("`", ""))
+    parts = [f"{name}:=[{','.join(f'`{v}`' for v in values)}]" for name, values in sorted(by_field.items())]
+    if request.date_from:
+        start = dt.datetime.combine(request.date_from, dt.time.min, dt.timezone.utc)
+        parts.append(f"date:>={int(start.timestamp())}")
+    if request.date_to:
+        end = dt.datetime.combine(request.date_to, dt.time.max, dt.timezone.utc)
+        parts.append(f"date:<={int(end.timestamp())}")
+    return " && ".join(parts)
+
+
+class TypesenseSearch:
+    """The service's searcher on a Typesense cluster (any node answers; the client fails over)."""
+
+    def __init__(self, config: TypesenseConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._checked = 0.0
+        self.client, self.collection, settings = open_collection(config)
+        self.analysis: AnalysisSettings = settings.analysis
+        self.site_url = settings.urls.site_url
+
+    def refresh(self, max_age: float = 2.0) -> None:
+        """Notice a full reindex (the alias points at a new collection) for its settings."""
+        if time.monotonic() - self._checked < max_age:
+            return
+        self._checked = time.monotonic()
+        try:
+            client, collection, settings = open_collection(self.config)
+        except (BackendUnavailable, IndexMissing):
+            return  # keep searching what we have; the search itself retries through an election
+        if collection == self.collection:
+            close_client(client)
+            return
+        with self._lock:
+            old, self.client, self.collection = self.client, client, collection
+            self.analysis, self.site_url = settings.analysis, settings.urls.site_url
+        close_client(old)
+
+    def _search(self, searches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One multi-search. While the cluster elects a new leader its nodes may refuse for a
+        moment; the client tries every node, and we try again for a few seconds."""
+        deadline = time.monotonic() + self.config.retry_seconds
+        while True:
+            try:
+                answer = self.client.multi_search.perform({"searches": searches}, {"collection": self.config.collection})
+                results = answer["results"]
+                failed = [r["error"] for r in results if "error" in r]
+                if not failed:
+                    return results  # type: ignore[no-any-return]
+                error: Exception = RuntimeError(str(failed[0]))
+            except CLIENT_ERRORS as exc:
+                error = exc
+            if time.monotonic() > deadline:
+                raise unavailable(self.config, error)
+            time.sleep(0.1)
+
+    def run(self, request: SearchRequest) -> SearchResult:
+        started = time.perf_counter()
+        self.refresh()
+        parsed = parse_query(request.q, self.analysis)
+        plan = build_ts_plan(parsed, request)
+        empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACETS}
+        if plan is None:
+            return SearchResult(request, parsed, 0, 0, _ms(started), (), empty)
+        hits, total, facets = self._tiered(plan, request)
+        partial, suggestion = False, None
+        if total == 0 and plan.ranked:
+            hits, total, facets, partial = self._three_quarters(parsed, plan, request)
+            suggestion = self._suggest(parsed, plan)
+        pages = math.ceil(total / request.per_page) if total else 0
+        rendered = tuple(self._hit(h, parsed, request, plan.ranked and request.sort == "relevance") for h in hits)
+        return SearchResult(request, parsed, total, pages, _ms(started), rendered, facets or empty, suggestion, partial)
+
+    def _tiered(self, plan: TypesensePlan, request: SearchRequest) -> tuple[list[dict[str, Any]], int, dict[str, tuple[FacetCount, ...]]]:
+        """The requested page across the tiers, the total and the facet counts."""
+        per_page, start = request.per_page, (request.page - 1) * request.per_page
+        if len(plan.tiers) == 1:
+            result = self._search([{**plan.params, "q": plan.tiers[0], "page": request.page, "per_page": per_page}])[0]
+            return result["hits"], result["found"], _facets([result])
+        counts = self._search([{**plan.params, "q": q, "per_page": 0} for q in plan.tiers])
+        hits: list[dict[str, Any]] = []
+        offset = 0
+        for q, counted in zip(plan.tiers, counts):
+            found = counted["found"]
+            lo, hi = max(start - offset, 0), min(start + per_page - offset, found)
+            if lo < hi:
+                hits += self._slice({**plan.params, "q": q, "facet_by": ""}, lo, hi - lo, per_page)
+            offset += found
+        return hits, offset, _facets(counts)
+
+    def _slice(self, params: dict[str, Any], start: int, count: int, per_page: int) -> list[dict[str, Any]]:
+        first = start // per_page + 1
+        pages = [{**params, "page": p, "per_page": per_page} for p in range(first, (start + count - 1) // per_page + 2)]
+        hits = [h for r in self._search(pages) for h in r["hits"]]
+        skip = start - (first - 1) * per_page
+        return hits[skip:skip + count]
+
+    def _three_quarters(
+        self, parsed: ParsedQuery, plan: TypesensePlan, request: SearchRequest,
+    ) -> tuple[list[dict[str, Any]], int, dict[str, tuple[FacetCount, ...]], bool]:
+        """Posts with at least three quarters of the words, most words first (as the Whoosh backend)."""
+        words = parsed.words
+        need = math.ceil(0.75 * len(words))
+        subsets = list(itertools.combinations(words, need))
+        if parsed.phrases or len(words) < 2 or need >= len(words) or len(subsets) > MAX_FALLBACK_SUBSETS:
+            return [], 0, {}, False
+        searches = [{**plan.params, "q": " ".join(_terms(s) + _exclusions(parsed)),
+                     "per_page": FALLBACK_DEPTH, "include_fields": "id,date", "facet_by": ""} for s in subsets]
+        seen: Counter[str] = Counter()
+        dates: dict[str, int] = {}
+        for result in self._search(searches):
+            for hit in result["hits"]:
+                seen[hit["document"]["id"]] += 1
+                dates[hit["document"]["id"]] = hit["document"]["date"]
+        if not seen:
+            return [], 0, {}, False
+        newest_first = request.sort != "oldest"
+        order = sorted(seen, key=lambda d: (-seen[d] if request.sort == "relevance" else 0,
+                                            -dates[d] if newest_first else dates[d]))
+        start = (request.page - 1) * request.per_page
+        page_ids = order[start:start + request.per_page]
+        fetch = {**plan.params, "q": "*", "filter_by": f"id:[{','.join(order)}]", "per_page": max(len(page_ids), 1)}
+        got = self._search([fetch, {**fetch, "filter_by": f"id:[{','.join(page_ids or order[:1])}]"}])
+        by_id = {h["document"]["id"]: h for h in got[1]["hits"]}
+        return [by_id[d] for d in page_ids if d in by_id], len(order), _facets([got[0]]), True
+
+    def _suggest(self, parsed: ParsedQuery, plan: TypesensePlan) -> str | None:
+        if len(parsed.groups) < 2:
+            return None
+
+        def q_of(groups: list[tuple[str, tuple[str, ...]]]) -> dict[str, Any]:
+            terms = _terms([w for _, words in groups for w in words])
+            return {**plan.params, "q": " ".join(terms), "per_page": 0, "facet_by": ""}
+
+        counted = self._search([q_of([g]) for g in parsed.groups])
+        counts = {g[0]: r["found"] for g, r in zip(parsed.groups, counted)}
+        kept = [g for g in parsed.groups if counts[g[0]]]
+        while kept:
+            if self._search([q_of(kept)])[0]["found"]:
+                return " ".join(text for text, _ in kept)
+            kept.remove(min(kept, key=lambda g: counts[g[0]]))
+        return None
+
+    def _hit(self, hit: dict[str, Any], parsed: ParsedQuery, request: SearchRequest, ranked: bool) -> Hit:
+        doc = hit["document"]
+        terms = parsed.highlight_terms
+        return Hit(
+            id=doc["path"], url=doc.get("url", ""), title=doc.get("title", ""),
+            title_html=mark_title(doc.get("title", ""), terms),
+            snippet_html=make_snippet(doc.get("text", ""), terms, request.snippet_chars, self.analysis),
+            date=dt.datetime.fromtimestamp(doc["date"], dt.timezone.utc),
+            categories=tuple(doc.get("categories") or ()), tags=tuple(doc.get("tags") or ()),
+            authors=tuple(doc.get("authors") or ()), image=doc.get("image") or "",
+            score=round(hit.get("text_match", 0) / 2**59, 3) if ranked else 0.0,
+        )
+
+    def suggest(self, q: str, limit: int = 8) -> list[tuple[str, str]]:
+        self.refresh()
+        parsed = parse_query(q, self.analysis)
+        terms = _terms(parsed.words + parsed.phrases)
+        if not terms:
+            return []
+        typing = terms[-1].isascii() and terms[-1].isalnum()
+        result = self._search([{"q": " ".join(terms), "query_by": "title_sub,title_chr", "prefix": str(typing).lower(),
+                                "num_typos": "0", "drop_tokens_threshold": 0, "per_page": limit,
+                                "include_fields": "title,url"}])[0]
+        return [(h["document"]["title"], h["document"]["url"]) for h in result["hits"]]
+
+    def document_count(self) -> int:
+        try:
+            return int(self.client.collections[self.collection].retrieve()["num_documents"])
+        except CLIENT_ERRORS as exc:
+            raise unavailable(self.config, exc) from None
+
+    def explain(self, request: SearchRequest) -> str:
+        parsed = parse_query(request.q, self.analysis)
+        return f"parsed: {parsed}\ntypesense: {build_ts_plan(parsed, request)}"
+
+    def close(self) -> None:
+        close_client(self.client)
+
+
+def _facets(results: list[dict[str, Any]]) -> dict[str, tuple[FacetCount, ...]]:
+    counts: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
+    fields = {v: k for k, v in FACETS.items()}
+    for result in results:
+        for facet in result.get("facet_counts", []):
+            for item in facet["counts"]:
+                counts[fields[facet["field_name"]]][item["value"]] += item["count"]
+    return {name: tuple(FacetCount(v, c) for v, c in sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_LIMIT])
+            for name, found in counts.items()}
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,1 @@
+"""Engine: evaluating queries — whole posting lists as arrays, substring phrases, BM25."""

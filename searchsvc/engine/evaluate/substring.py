@@ -1,0 +1,231 @@
+"""Search stage: exact substrings as a phrase of bigram terms, verified with position sets.
+
+Whoosh's own Phrase runs every candidate through its span machinery (~0.1 ms a document); this
+matcher intersects the terms' posting lists and checks positions with C-level set operations
+(positions come packed, see index.PackedPositions). substring_matches does the same for every
+document at once, with arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+from whoosh import matching
+from whoosh.query import Phrase
+
+from searchsvc.engine.codec.postings import read_postings, take_values, term_info
+
+
+class Substring(Phrase):  # type: ignore[misc]
+    """Documents whose field holds the terms at consecutive positions (slop 1 only)."""
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        fieldname = self.fieldname
+        if fieldname not in searcher.schema:
+            return matching.NullMatcher()
+        reader = searcher.reader()
+        field = searcher.schema[fieldname]
+        leaves = []
+        rarest = None
+        for word in self.words:
+            btext = field.to_bytes(word)
+            if (fieldname, btext) not in reader:
+                return matching.NullMatcher()
+            freq = reader.doc_frequency(fieldname, btext)
+            if rarest is None or freq < rarest[0]:
+                rarest = (freq, btext)
+            leaves.append(reader.postings(fieldname, btext))
+        assert rarest is not None
+        weighting = context.weighting if context is not None else searcher.weighting
+        scorer = weighting.scorer(searcher, fieldname, rarest[1]) if weighting is not None else None
+        return _SubstringMatcher(leaves, scorer, self.boost * field.format.field_boost, field.format.decode_positions)
+
+
+class _SubstringMatcher(matching.Matcher):  # type: ignore[misc]
+    def __init__(self, leaves: list[Any], scorer: Any, boost: float, decode: Any) -> None:
+        self._leaves = leaves
+        self._decode = decode
+        self._scorer = scorer
+        self._boost = boost
+        self._count = 0
+        self._active = True
+        self._find()
+
+    def _align(self) -> bool:
+        """Move every leaf to the same document; False when one runs out."""
+        leaves = self._leaves
+        while True:
+            target = max(leaf.id() for leaf in leaves)
+            aligned = True
+            for leaf in leaves:
+                if leaf.id() < target:
+                    leaf.skip_to(target)
+                    if not leaf.is_active():
+                        return False
+                    aligned = aligned and leaf.id() == target
+            if aligned:
+                return True
+
+    def _occurrences(self) -> int:
+        starts: set[int] | None = None
+        for offset, leaf in enumerate(self._leaves):
+            shifted = set(map((-offset).__add__, self._decode(leaf.value())))
+            starts = shifted if starts is None else starts & shifted
+            if not starts:
+                return 0
+        return len(starts) if starts else 0
+
+    def _find(self) -> None:
+        while self._active:
+            if not all(leaf.is_active() for leaf in self._leaves) or not self._align():
+                self._active = False
+                return
+            self._count = self._occurrences()
+            if self._count:
+                return
+            self._leaves[0].next()
+
+    def is_active(self) -> bool:
+        return self._active
+
+    def id(self) -> int:
+        return self._leaves[0].id()  # type: ignore[no-any-return]
+
+    def next(self) -> None:
+        self._leaves[0].next()
+        self._find()
+
+    def skip_to(self, docid: int) -> None:
+        if not self._active or self.id() >= docid:
+            return
+        for leaf in self._leaves:
+            if leaf.is_active() and leaf.id() < docid:
+                leaf.skip_to(docid)
+        self._find()
+
+    def weight(self) -> float:
+        return float(self._count)
+
+    def score(self) -> float:
+        if self._scorer is None:  # matching without ranking (counting, deleting)
+            return self._count * self._boost
+        return self._scorer.score(self) * self._boost  # type: ignore[no-any-return]
+
+    def supports_block_quality(self) -> bool:
+        return False
+
+    def max_quality(self) -> float:
+        return 1e9  # no useful bound: never prune on it
+
+    def supports(self, astype: str) -> bool:
+        return astype in ("weight", "frequency")
+
+    def copy(self) -> _SubstringMatcher:
+        twin = _SubstringMatcher.__new__(_SubstringMatcher)
+        twin._leaves = [leaf.copy() for leaf in self._leaves]
+        twin._decode = self._decode
+        twin._scorer, twin._boost, twin._count, twin._active = self._scorer, self._boost, self._count, self._active
+        return twin
+
+    def replace(self, minquality: float = 0) -> Any:
+        return self if self._active else matching.NullMatcher()
+
+    def children(self) -> list[Any]:
+        return []
+
+    def term_matchers(self) -> Iterator[Any]:
+        return iter(())
+
+
+def substring_matches(q: Substring, searcher: Any, lengths: Any,
+                      within: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every document the phrase matches (global numbers, deleted ones included), or only those
+    among `within` (sorted global numbers) when given, and the score _SubstringMatcher gives it:
+    BM25F of the occurrence count, with the idf of the segment's rarest term and the field's
+    lengths (`lengths`, by global document number)."""
+    fieldname = q.fieldname
+    if fieldname not in searcher.schema:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    field = searcher.schema[fieldname]
+    weighting = searcher.weighting
+    found_ids, found_scores = [], []
+    for sub, offset in searcher.leaf_searchers():
+        reader = sub.reader()
+        terms = [field.to_bytes(word) for word in q.words]
+        infos = [term_info(reader, fieldname, t) for t in terms]
+        if not terms or any(info is None for info in infos):
+            continue
+        dfs = [info.doc_frequency() for info in infos]
+        starts: np.ndarray | None = None
+        for j in sorted(range(len(terms)), key=dfs.__getitem__):
+            docs, _, (blob, sizes) = read_postings(reader, fieldname, terms[j], True, infos[j])
+            if starts is not None:  # only the postings of documents still in the running
+                running = starts >> 32  # sorted
+                docs, blob, sizes = _postings_in(running[np.diff(running, prepend=-1) != 0], docs, blob, sizes)
+            elif within is not None:
+                local = within[(within >= offset) & (within < offset + reader.doc_count_all())] - offset
+                docs, blob, sizes = _postings_in(local, docs, blob, sizes)
+            keys = _start_keys(docs, blob, sizes, j, field.format)
+            starts = keys if starts is None else _sorted_intersection(starts, keys)
+            if not len(starts):
+                break
+        if starts is None or not len(starts):
+            continue
+        docs, counts = np.unique(starts >> 32, return_counts=True)
+        rarest = terms[dfs.index(min(dfs))]  # the first of the rarest, as _SubstringMatcher picks
+        scorer = weighting.scorer(sub, fieldname, rarest)
+        tf = counts.astype(np.float64)
+        fl = lengths[docs + offset]
+        bm25 = scorer.idf * ((tf * (scorer.K1 + 1)) / (tf + scorer.K1 * ((1 - scorer.B) + scorer.B * fl / scorer.avgfl)))
+        found_ids.append(docs + offset)
+        found_scores.append(bm25 * (q.boost * field.format.field_boost))
+    if not found_ids:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.concatenate(found_ids), np.concatenate(found_scores)
+
+
+def _start_keys(docs: np.ndarray, blob: bytes, sizes: np.ndarray, offset: int, fmt: Any) -> np.ndarray:
+    """(document << 32 | position - offset) for every position of one term, from its postings'
+    packed positions (`blob`, `sizes` bytes each): where the phrase would start if this term is
+    its offset-th. Sorted and unique."""
+    data = np.frombuffer(blob, dtype=np.uint8)
+    heads = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    if len(data) and (data[heads] == ord("H")).all():
+        counts = (sizes - 1) // 2
+        body = np.ones(len(data), dtype=bool)
+        body[heads] = False
+        gaps = data[body].view("=u2").astype(np.int64)
+        positions = np.cumsum(gaps)
+        before = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        positions -= np.repeat(positions[before] - gaps[before], counts)
+    else:  # some positions needed 32 bits, or an unexpected format: decode one by one
+        ends = np.cumsum(sizes).tolist()
+        decoded = [fmt.decode_positions(blob[a:b]) for a, b in zip([0, *ends], ends)]
+        counts = np.fromiter(map(len, decoded), dtype=np.int64, count=len(decoded))
+        positions = np.fromiter((p for ps in decoded for p in ps), dtype=np.int64, count=int(counts.sum()))
+    keys = (np.repeat(docs, counts) << 32) | (positions - offset)
+    return keys[positions >= offset]  # type: ignore[no-any-return]
+
+
+def _postings_in(wanted: np.ndarray, docs: np.ndarray, blob: bytes,
+                 sizes: np.ndarray) -> tuple[np.ndarray, bytes, np.ndarray]:
+    """The postings (documents, values, value sizes) whose document is in `wanted` (sorted)."""
+    if not len(wanted):
+        return docs[:0], b"", sizes[:0]
+    at = np.searchsorted(wanted, docs)
+    keep = np.flatnonzero(wanted[np.minimum(at, len(wanted) - 1)] == docs)
+    if len(keep) == len(docs):
+        return docs, blob, sizes
+    values, picked = take_values(np.frombuffer(blob, dtype=np.uint8), sizes, keep)
+    return docs[keep], values.tobytes(), picked
+
+
+def _sorted_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The values in both sorted, unique arrays, by binary search of the smaller in the larger
+    (np.intersect1d sorts both again)."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if not len(large):
+        return large
+    at = np.minimum(np.searchsorted(large, small), len(large) - 1)
+    return small[large[at] == small]  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""Engine: reading — one shared searcher per commit, files read with pread."""

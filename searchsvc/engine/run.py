@@ -1,0 +1,177 @@
+"""Search stage, part two: run a query plan on the index -> plain, frozen result objects."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import time
+
+import numpy as np
+from whoosh import query as wq
+from whoosh.searching import Searcher
+
+from searchsvc.analysis.segment import AnalysisSettings
+from searchsvc.engine.evaluate.arrays import (
+    BulkEvaluator,
+    IndexArrays,
+    Matches,
+    by_key,
+    top,
+)
+from searchsvc.engine.evaluate.queries import (
+    QueryPlan,
+    build_plan,
+    substring_query,
+    word_query,
+)
+from searchsvc.engine.read.searcher import SearchIndex, facet_counts
+from searchsvc.engine.schema import stored_text
+from searchsvc.search.highlight import make_snippet, mark_title
+from searchsvc.search.model import (
+    MAX_PER_PAGE,
+    SORTS,
+    FacetCount,
+    Hit,
+    SearchRequest,
+    SearchResult,
+    make_request,
+)
+from searchsvc.search.parse import FACET_FIELDS, ParsedQuery, parse_query
+
+__all__ = [
+    "MAX_PER_PAGE", "SORTS", "FacetCount", "Hit", "SearchIndex", "SearchRequest", "SearchResult", "make_request",
+    "run_query", "suggest_titles",
+]
+
+
+def run_query(index: SearchIndex, request: SearchRequest) -> SearchResult:
+    """Parse, plan, match, rank, count facets, page and highlight one request (or reuse it)."""
+    started = time.perf_counter()
+    index.refresh()
+    key = (index.generation, request)
+    cached = index.cache.get(key) if index.cache.budget else None
+    if cached is not None:
+        return dataclasses.replace(cached, took_ms=_ms(started))
+    result = _run_query(index, request, started)
+    index.cache.put(key, result)
+    return result
+
+
+def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> SearchResult:
+    parsed = parse_query(request.q, index.analysis)
+    date_from = dt.datetime.combine(request.date_from, dt.time.min, dt.timezone.utc) if request.date_from else None
+    date_to = dt.datetime.combine(request.date_to, dt.time.max, dt.timezone.utc) if request.date_to else None
+    plan = build_plan(parsed, request.filters, date_from, date_to)
+    empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_FIELDS.values()}
+    if plan.required is wq.NullQuery:
+        return SearchResult(request, parsed, 0, 0, _ms(started), (), empty)
+    with index.searching() as (searcher, arrays):
+        return _evaluate(searcher, arrays, request, parsed, plan, index.analysis, started)
+
+
+def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, parsed: ParsedQuery, plan: QueryPlan,
+              analysis: AnalysisSettings, started: float) -> SearchResult:
+    empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_FIELDS.values()}
+    evaluator = BulkEvaluator(searcher, arrays)
+    matches = evaluator.evaluate(plan.combined())
+    partial = False
+    suggestion = None
+    if not matches.mask.any():
+        fallback = _three_quarters(evaluator, parsed, plan)
+        if fallback is not None and fallback.mask.any():
+            matches = fallback
+            partial = True
+        suggestion = _suggest(evaluator, parsed, plan)
+    total = int(np.count_nonzero(matches.mask))
+    pages = math.ceil(total / request.per_page) if total else 0
+    first = (request.page - 1) * request.per_page
+    limit = request.page * request.per_page
+    ranked = plan.ranked and request.sort == "relevance"
+    if ranked:
+        docs = top(matches, limit)
+    else:  # by date; a filter alone has nothing to rank by, so it lists the newest first
+        docs = by_key(matches, arrays.keys("date"), limit, reverse=request.sort != "oldest")
+    hits = tuple(_hit(searcher, int(d), float(matches.score[d]), parsed, request, analysis, ranked)
+                 for d in docs[first:limit])
+    if ranked:  # equal scores: the newer post first
+        hits = tuple(sorted(hits, key=lambda h: (-h.score, -h.date.timestamp())))
+    facets = facet_counts(arrays, evaluator.leaves, matches.mask) if total else empty
+    return SearchResult(request, parsed, total, pages, _ms(started), hits, facets, suggestion, partial)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _three_quarters(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: QueryPlan) -> Matches | None:
+    """When no post has every word: posts with at least three quarters of them, if that is fewer."""
+    words = plan.words
+    need = math.ceil(0.75 * len(words))
+    if parsed.phrases or len(words) < 2 or need >= len(words):
+        return None
+    counts = sum(evaluator.evaluate(plan.combined(w)).mask.astype(np.int32) for w in words)
+    matches = evaluator.evaluate(plan.combined(wq.Or(list(words))))
+    matches.mask &= counts >= need
+    matches.score[~matches.mask] = 0.0
+    return matches
+
+
+def _suggest(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: QueryPlan) -> str | None:
+    """A narrower query that matches: drop the typed words that match nothing, then the rarest."""
+    if len(parsed.groups) < 2:
+        return None
+
+    def group_query(words: tuple[str, ...]) -> wq.Query:
+        return wq.And([word_query(w) for w in words]) if len(words) > 1 else word_query(words[0])
+
+    def count(q: wq.Query) -> int:
+        return int(np.count_nonzero(evaluator.evaluate(plan.combined(q)).mask))
+
+    counts = {text: count(group_query(words)) for text, words in parsed.groups}
+    kept = [g for g in parsed.groups if counts[g[0]]]
+    while kept:
+        if count(wq.And([group_query(words) for _, words in kept])):
+            return " ".join(text for text, _ in kept)
+        kept.remove(min(kept, key=lambda g: counts[g[0]]))
+    return None
+
+
+def _hit(
+    searcher: Searcher, docnum: int, score: float, parsed: ParsedQuery, request: SearchRequest,
+    analysis: AnalysisSettings, ranked: bool,
+) -> Hit:
+    stored = searcher.stored_fields(docnum)
+    terms = parsed.highlight_terms
+    return Hit(
+        id=stored["id"],
+        url=stored["url"],
+        title=stored["title"],
+        title_html=mark_title(stored["title"], terms),
+        snippet_html=make_snippet(stored_text(stored["text"]), terms, request.snippet_chars, analysis),
+        date=stored["date"],
+        categories=tuple(stored.get("category") or ()),
+        tags=tuple(stored.get("tag") or ()),
+        authors=tuple(stored.get("author") or ()),
+        image=stored.get("image", ""),
+        score=round(score, 3) if ranked and score else 0.0,
+    )
+
+
+def suggest_titles(index: SearchIndex, q: str, limit: int = 8) -> list[tuple[str, str]]:
+    """Titles holding every word typed so far (as substrings, so 数字经 completes 数字经济)."""
+    index.refresh()
+    parsed = parse_query(q, index.analysis)
+    terms = parsed.words + parsed.phrases
+    if not terms:
+        return []
+    parts: list[wq.Query] = []
+    for i, term in enumerate(terms):
+        options = [wq.Term("title", term), substring_query("title", term)]
+        if i == len(terms) - 1 and term.isascii() and term.isalnum():
+            options.append(wq.Prefix("title_sub", term))  # the word still being typed
+        parts.append(wq.Or(options))
+    query = wq.And(parts) if len(parts) > 1 else parts[0]
+    with index.searching() as (searcher, _):
+        hits = searcher.search(query, limit=limit, terms=False)
+        return [(hit["title"], hit["url"]) for hit in hits]

@@ -1,0 +1,1 @@
+"""Engine: writing — segments from Posts, full builds in processes, incremental commits."""
