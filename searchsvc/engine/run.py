@@ -27,6 +27,7 @@ from searchsvc.engine.evaluate.queries import (
 )
 from searchsvc.engine.read.searcher import SearchIndex, facet_counts
 from searchsvc.engine.schema import stored_text
+from searchsvc.search.fallback import narrower_query, words_needed
 from searchsvc.search.highlight import make_snippet, mark_title
 from searchsvc.search.model import (
     MAX_PER_PAGE,
@@ -107,8 +108,8 @@ def _ms(started: float) -> float:
 def _three_quarters(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: QueryPlan) -> Matches | None:
     """When no post has every word: posts with at least three quarters of them, if that is fewer."""
     words = plan.words
-    need = math.ceil(0.75 * len(words))
-    if parsed.phrases or len(words) < 2 or need >= len(words):
+    need = words_needed(parsed)
+    if need is None:
         return None
     counts = sum(evaluator.evaluate(plan.combined(w)).mask.astype(np.int32) for w in words)
     matches = evaluator.evaluate(plan.combined(wq.Or(list(words))))
@@ -129,12 +130,8 @@ def _suggest(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: QueryPlan) -> 
         return int(np.count_nonzero(evaluator.evaluate(plan.combined(q)).mask))
 
     counts = {text: count(group_query(words)) for text, words in parsed.groups}
-    kept = [g for g in parsed.groups if counts[g[0]]]
-    while kept:
-        if count(wq.And([group_query(words) for _, words in kept])):
-            return " ".join(text for text, _ in kept)
-        kept.remove(min(kept, key=lambda g: counts[g[0]]))
-    return None
+    return narrower_query(list(parsed.groups), counts,
+                          lambda kept: bool(count(wq.And([group_query(words) for _, words in kept]))))
 
 
 def _hit(

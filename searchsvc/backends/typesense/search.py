@@ -29,6 +29,7 @@ from searchsvc.backends.typesense.index import (
     unavailable,
 )
 from searchsvc.search.errors import IndexMissing
+from searchsvc.search.fallback import narrower_query, words_needed
 from searchsvc.search.highlight import make_snippet, mark_title
 from searchsvc.search.model import (
     FACET_LIMIT,
@@ -215,10 +216,9 @@ class TypesenseSearch:
         self, parsed: ParsedQuery, plan: TypesensePlan, request: SearchRequest,
     ) -> tuple[list[dict[str, Any]], int, dict[str, tuple[FacetCount, ...]], bool]:
         """Posts with at least three quarters of the words, most words first (as the Whoosh backend)."""
-        words = parsed.words
-        need = math.ceil(0.75 * len(words))
-        subsets = list(itertools.combinations(words, need))
-        if parsed.phrases or len(words) < 2 or need >= len(words) or len(subsets) > MAX_FALLBACK_SUBSETS:
+        need = words_needed(parsed)
+        subsets = list(itertools.combinations(parsed.words, need)) if need is not None else []
+        if not subsets or len(subsets) > MAX_FALLBACK_SUBSETS:
             return [], 0, {}, False
         searches = [{**plan.params, "q": " ".join(_terms(s) + _exclusions(parsed)),
                      "per_page": FALLBACK_DEPTH, "include_fields": "id,date", "facet_by": ""} for s in subsets]
@@ -250,12 +250,7 @@ class TypesenseSearch:
 
         counted = self._search([q_of([g]) for g in parsed.groups])
         counts = {g[0]: r["found"] for g, r in zip(parsed.groups, counted)}
-        kept = [g for g in parsed.groups if counts[g[0]]]
-        while kept:
-            if self._search([q_of(kept)])[0]["found"]:
-                return " ".join(text for text, _ in kept)
-            kept.remove(min(kept, key=lambda g: counts[g[0]]))
-        return None
+        return narrower_query(list(parsed.groups), counts, lambda kept: bool(self._search([q_of(kept)])[0]["found"]))
 
     def _hit(self, hit: dict[str, Any], parsed: ParsedQuery, request: SearchRequest, ranked: bool) -> Hit:
         doc = hit["document"]
