@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import math
 import time
 
@@ -61,9 +60,7 @@ def run_query(index: SearchIndex, request: SearchRequest) -> SearchResult:
 
 def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> SearchResult:
     parsed = parse_query(request.q, index.analysis)
-    date_from = dt.datetime.combine(request.date_from, dt.time.min, dt.timezone.utc) if request.date_from else None
-    date_to = dt.datetime.combine(request.date_to, dt.time.max, dt.timezone.utc) if request.date_to else None
-    plan = build_plan(parsed, request.filters, date_from, date_to)
+    plan = build_plan(parsed, request.filters, *request.date_range)
     empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_FIELDS.values()}
     if plan.required is wq.NullQuery:
         return SearchResult(request, parsed, 0, 0, _ms(started), (), empty)

@@ -12,6 +12,8 @@ from searchsvc.search.parse import MAX_QUERY_CHARS, ParsedQuery, QueryError
 MAX_PER_PAGE = 100
 SORTS = ("relevance", "newest", "oldest")
 FACET_LIMIT = 20  # values shown per facet
+# A facet's name (the filter parameter, `category:`) -> its key in JSON and the Typesense field.
+FACET_KEYS = {"category": "categories", "tag": "tags", "author": "authors"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,13 @@ class SearchRequest:
     date_to: dt.date | None = None
     sort: str = "relevance"
     snippet_chars: int = DEFAULT_SNIPPET_CHARS
+
+    @property
+    def date_range(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """`from` and `to` as UTC instants, both days included."""
+        start = dt.datetime.combine(self.date_from, dt.time.min, dt.timezone.utc) if self.date_from else None
+        end = dt.datetime.combine(self.date_to, dt.time.max, dt.timezone.utc) if self.date_to else None
+        return start, end
 
     @property
     def filters(self) -> tuple[tuple[str, str], ...]:

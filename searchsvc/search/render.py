@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from searchsvc.search.model import Hit, SearchResult
-
-_FACET_KEYS = {"category": "categories", "tag": "tags", "author": "authors"}
+from searchsvc.search.model import FACET_KEYS, Hit, SearchResult
 
 
 def iso_utc(stamp: dt.datetime) -> str:
@@ -41,7 +39,7 @@ def result_json(result: SearchResult) -> dict[str, Any]:
         "took_ms": result.took_ms,
         "hits": [hit_json(h) for h in result.hits],
         "facets": {
-            _FACET_KEYS[name]: [{"value": f.value, "count": f.count} for f in counts]
+            FACET_KEYS[name]: [{"value": f.value, "count": f.count} for f in counts]
             for name, counts in result.facets.items()
         },
         "suggestion": result.suggestion,

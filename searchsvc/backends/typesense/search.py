@@ -32,6 +32,7 @@ from searchsvc.search.errors import IndexMissing
 from searchsvc.search.fallback import narrower_query, words_needed
 from searchsvc.search.highlight import make_snippet, mark_title
 from searchsvc.search.model import (
+    FACET_KEYS,
     FACET_LIMIT,
     FacetCount,
     Hit,
@@ -43,8 +44,6 @@ from searchsvc.search.parse import ParsedQuery, parse_query
 TEXT_FIELDS = "title_sub,title_chr,body_sub,body_chr"
 WEIGHTS = "3,3,1,1"
 STORED = "path,url,title,text,date,categories,tags,authors,image"
-FACETS = {"category": "categories", "tag": "tags", "author": "authors"}  # result facet -> Typesense field
-_FILTER_FIELDS = {"category": "categories", "tag": "tags", "author": "authors"}
 MAX_FALLBACK_SUBSETS = 16
 FALLBACK_DEPTH = 250
 
@@ -96,7 +95,7 @@ def build_ts_plan(parsed: ParsedQuery, request: SearchRequest) -> TypesensePlan 
         "query_by": TEXT_FIELDS, "query_by_weights": WEIGHTS, "prefix": "false", "num_typos": "0",
         "typo_tokens_threshold": 0, "drop_tokens_threshold": 0, "include_fields": STORED,
         "highlight_fields": "title_chr", "highlight_full_fields": "title_chr", "snippet_threshold": 0,
-        "facet_by": ",".join(FACETS.values()), "max_facet_values": 100,
+        "facet_by": ",".join(FACET_KEYS.values()), "max_facet_values": 100,
         "sort_by": {"relevance": "_text_match:desc,date:desc", "newest": "date:desc", "oldest": "date:asc"}[sort],
     }
     if filters:
@@ -114,13 +113,12 @@ def build_ts_plan(parsed: ParsedQuery, request: SearchRequest) -> TypesensePlan 
 def _filter_by(filters: tuple[tuple[str, str], ...], request: SearchRequest) -> str:
     by_field: dict[str, list[str]] = {}
     for name, value in filters:
-        by_field.setdefault(_FILTER_FIELDS.get(name, name), []).append(value.replace("`", ""))
+        by_field.setdefault(FACET_KEYS.get(name, name), []).append(value.replace("`", ""))
     parts = [f"{name}:=[{','.join(f'`{v}`' for v in values)}]" for name, values in sorted(by_field.items())]
-    if request.date_from:
-        start = dt.datetime.combine(request.date_from, dt.time.min, dt.timezone.utc)
+    start, end = request.date_range
+    if start:
         parts.append(f"date:>={int(start.timestamp())}")
-    if request.date_to:
-        end = dt.datetime.combine(request.date_to, dt.time.max, dt.timezone.utc)
+    if end:
         parts.append(f"date:<={int(end.timestamp())}")
     return " && ".join(parts)
 
@@ -176,7 +174,7 @@ class TypesenseSearch:
         self.refresh()
         parsed = parse_query(request.q, self.analysis)
         plan = build_ts_plan(parsed, request)
-        empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACETS}
+        empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_KEYS}
         if plan is None:
             return SearchResult(request, parsed, 0, 0, _ms(started), (), empty)
         hits, total, facets = self._tiered(plan, request)
@@ -292,8 +290,8 @@ class TypesenseSearch:
 
 
 def _facets(results: list[dict[str, Any]]) -> dict[str, tuple[FacetCount, ...]]:
-    counts: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
-    fields = {v: k for k, v in FACETS.items()}
+    counts: dict[str, Counter[str]] = {name: Counter() for name in FACET_KEYS}
+    fields = {v: k for k, v in FACET_KEYS.items()}
     for result in results:
         for facet in result.get("facet_counts", []):
             for item in facet["counts"]:
