@@ -64,7 +64,7 @@ def test_the_fast_writer_writes_the_same_index_as_whooshs_own(
     from whoosh.filedb.filetables import HashReader
 
     import searchsvc.engine.write.pool
-    from searchsvc.engine.codec.postings import InliningCodec
+    from searchsvc.engine.codec.segment import InliningCodec
     from searchsvc.engine.schema import build_schema, post_fields
     from searchsvc.engine.write.segment import memory_writer
     from searchsvc.ingest.posts import iter_post_files, load_post
@@ -288,17 +288,14 @@ def test_term_counts_without_tokens_match_the_token_path(sample_posts: Path) -> 
 def test_array_lists_read_back_what_whooshs_own_codec_does(sample_posts: Path, tmp_path: Path) -> None:
     """The same posts written by Whoosh's W3 codec and by ours: every term's postings (documents,
     weights, values) read back equal, through read_postings and through Whoosh's matcher
-    interface (skip_to included); read_postings reads Whoosh's W3 blocks too (older indexes)."""
+    interface (skip_to included)."""
     import random
 
     from whoosh import index as whoosh_index
     from whoosh.codec.whoosh3 import W3Codec
 
-    from searchsvc.engine.codec.postings import (
-        ArrayMatcher,
-        InliningCodec,
-        read_postings,
-    )
+    from searchsvc.engine.codec.lists import ArrayMatcher, read_postings
+    from searchsvc.engine.codec.segment import InliningCodec
     from searchsvc.engine.schema import build_schema, post_fields
     from searchsvc.ingest.posts import iter_post_files, load_post
 
@@ -325,11 +322,10 @@ def test_array_lists_read_back_what_whooshs_own_codec_does(sample_posts: Path, t
         while m.is_active():
             expected.append((m.id(), m.weight(), m.value() if fmt.fixed_value_size() != 0 else b""))
             m.next()
-        for reader in (w3, ours):
-            ids, weights, (blob, sizes) = read_postings(reader, fieldname, btext, with_values=True)
-            ends = np.cumsum(sizes).tolist()
-            values = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends)] if len(sizes) else [b""] * len(ids)
-            assert list(zip(ids.tolist(), weights.tolist(), values)) == expected, (fieldname, btext)
+        ids, weights, (blob, sizes) = read_postings(ours, fieldname, btext, with_values=True)
+        ends = np.cumsum(sizes).tolist()
+        values = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends)] if len(sizes) else [b""] * len(ids)
+        assert list(zip(ids.tolist(), weights.tolist(), values)) == expected, (fieldname, btext)
         mine = ours.postings(fieldname, btext)
         if isinstance(mine, ArrayMatcher):
             assert list(mine.all_ids()) == [d for d, _, _ in expected]
@@ -357,7 +353,7 @@ def test_array_lists_read_back_what_whooshs_own_codec_does(sample_posts: Path, t
 @pytest.mark.parametrize("top", [1, 200, 70_000, 5_000_000_000])
 def test_array_list_widths_and_fractional_weights(top: int) -> None:
     """Gaps, weights and value sizes of every width round-trip through the array layout."""
-    from searchsvc.engine.codec.postings import decode_list, encode_list
+    from searchsvc.engine.codec.lists import decode_list, encode_list
 
     rng = np.random.default_rng(top)
     gaps = rng.integers(0, top + 1, size=300)
@@ -380,36 +376,11 @@ def test_array_list_widths_and_fractional_weights(top: int) -> None:
             assert no_sizes is None and no_data == b""
 
 
-def test_array_lists_with_compressed_values_still_read() -> None:
-    """Lists written before values were stored raw have a compressed values part (flag bit 1)."""
-    import zlib
-
-    from searchsvc.engine.codec.postings import _LIST_HEAD, decode_list, encode_list
-
-    rng = np.random.default_rng(5)
-    gaps = rng.integers(1, 9, size=500)
-    weights = rng.integers(1, 4, size=500).astype(np.float32)
-    sizes = rng.integers(1, 40, size=500)
-    blob = rng.integers(0, 4, size=int(sizes.sum()), dtype=np.uint8).tobytes()
-    now = encode_list(gaps, weights, sizes, blob, 3)
-    magic, count, id_width, weight_code, size_width, zipped, head_len = _LIST_HEAD.unpack_from(now)
-    assert not zipped & 2  # values are stored as they are
-    tail = now[_LIST_HEAD.size + head_len:]
-    before = _LIST_HEAD.pack(magic, count, id_width, weight_code, size_width, zipped | 2, head_len) + \
-        now[_LIST_HEAD.size:_LIST_HEAD.size + head_len] + zlib.compress(tail, 3)
-    assert len(before) < len(now)
-    for layout in (now, before):
-        ids, back, found, data = decode_list(layout)
-        assert ids.tolist() == np.cumsum(gaps).tolist() and back.tolist() == weights.tolist()
-        assert found is not None and found.tolist() == sizes.tolist() and data == blob
-
-
-def test_stored_fields_are_pickled_and_older_compressed_ones_read(sample_posts: Path, tmp_path: Path) -> None:
-    """Stored fields are written pickled, without Whoosh's zlib; both read back the same."""
+def test_stored_fields_are_pickled(sample_posts: Path, tmp_path: Path) -> None:
+    """Stored fields are written pickled, without Whoosh's zlib, and read back as written."""
     import pickle
-    import zlib
 
-    from searchsvc.engine.codec.postings import load_stored
+    from searchsvc.engine.codec.perdoc import load_stored
     from searchsvc.engine.read.searcher import SearchIndex
 
     update_index(sample_posts, tmp_path / "ix")
@@ -422,16 +393,5 @@ def test_stored_fields_are_pickled_and_older_compressed_ones_read(sample_posts: 
             assert raw[:1] == b"\x80"  # a pickle, not a zlib stream
             stored = searcher.stored_fields(docnum)
             assert stored["id"] and stored["title"] and stored == pickle.loads(raw)
-            assert load_stored(zlib.compress(raw, 3)) == stored  # as Whoosh's W3 column stores them
+            assert load_stored(raw) == stored
     assert load_stored(b"") == {}
-
-
-def test_stored_body_reads_as_text_in_both_layouts() -> None:
-    """Bodies are stored as text; indexes written before stored them zlib-compressed."""
-    import zlib
-
-    from searchsvc.engine.schema import stored_text
-
-    body = "数据城市的故事 data"
-    assert stored_text(body) == body
-    assert stored_text(zlib.compress(body.encode("utf-8"), 6)) == body

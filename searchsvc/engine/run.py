@@ -25,7 +25,6 @@ from searchsvc.engine.evaluate.queries import (
     word_query,
 )
 from searchsvc.engine.read.searcher import SearchIndex, facet_counts
-from searchsvc.engine.schema import stored_text
 from searchsvc.search.fallback import narrower_query, words_needed
 from searchsvc.search.highlight import make_snippet, mark_title
 from searchsvc.search.model import (
@@ -142,7 +141,7 @@ def _hit(
         url=stored["url"],
         title=stored["title"],
         title_html=mark_title(stored["title"], terms),
-        snippet_html=make_snippet(stored_text(stored["text"]), terms, request.snippet_chars, analysis),
+        snippet_html=make_snippet(stored["text"], terms, request.snippet_chars, analysis),
         date=stored["date"],
         categories=tuple(stored.get("category") or ()),
         tags=tuple(stored.get("tag") or ()),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from array import array
 from collections import Counter, defaultdict
 from itertools import accumulate
@@ -137,7 +136,7 @@ def post_fields(post: Post) -> dict[str, Any]:
         body=post.body,
         body_sub=post.body,
         body_chr=post.body,
-        text=post.body,  # Whoosh compresses each post's stored fields: compressing it first too cost 0.26 ms
+        text=post.body,  # as text: compressing it cost 0.26 ms a post for 0.9% less disk
         url=post.url,
         image=post.image,
         date=post.date,
@@ -145,8 +144,3 @@ def post_fields(post: Post) -> dict[str, Any]:
         tag=list(post.tags),
         author=list(post.authors),
     )
-
-
-def stored_text(stored: str | bytes) -> str:
-    """The stored body: text, or zlib-compressed UTF-8 in indexes written before 2026-11-29."""
-    return stored if isinstance(stored, str) else zlib.decompress(stored).decode("utf-8")

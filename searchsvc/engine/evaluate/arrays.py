@@ -30,7 +30,8 @@ from whoosh.query.compound import PreloadedOr
 from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
-from searchsvc.engine.codec.postings import read_postings, term_info
+from searchsvc.engine.codec.lists import read_postings
+from searchsvc.engine.codec.terms import term_info
 from searchsvc.engine.evaluate.substring import Substring, substring_matches
 
 CACHE_BYTES = 8 * 1024 * 1024

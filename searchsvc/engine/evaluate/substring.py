@@ -14,7 +14,8 @@ import numpy as np
 from whoosh import matching
 from whoosh.query import Phrase
 
-from searchsvc.engine.codec.postings import read_postings, take_values, term_info
+from searchsvc.engine.codec.lists import read_postings, take_values
+from searchsvc.engine.codec.terms import term_info
 
 
 class Substring(Phrase):  # type: ignore[misc]

@@ -20,7 +20,7 @@ from searchsvc.analysis.arrays import (
     pack_terms,
     unpack_terms,
 )
-from searchsvc.engine.codec.postings import take_values
+from searchsvc.engine.codec.lists import take_values
 
 RUN_ARRAYS = ("keys", "long", "docs", "weights")
 # A writer's memory per pending term occurrence at its peak, the spill's sort and copies included

@@ -20,14 +20,10 @@ from whoosh.util.numeric import _length_byte_cache
 from whoosh.writing import SegmentWriter
 
 from searchsvc.analysis.arrays import TextColumns, text_columns
-from searchsvc.engine.codec.postings import (
-    PICKLE_PROTOCOL,
-    InliningCodec,
-    TermPostings,
-    _LengthCache,
-    encode_list,
-    list_widths,
-)
+from searchsvc.engine.codec.lists import TermPostings, encode_list, list_widths
+from searchsvc.engine.codec.perdoc import _LengthCache
+from searchsvc.engine.codec.segment import InliningCodec
+from searchsvc.engine.codec.terms import PICKLE_PROTOCOL
 from searchsvc.engine.schema import PackedPositions, WeightOnly
 from searchsvc.engine.tokenizers import (
     CharTokenizer,
@@ -204,11 +200,6 @@ class PostingTable:
             docnums.frombytes(docs)
             scores.frombytes(weights)
             yield fieldname, tbytes, docnums, scores, values
-
-    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
-        for fieldname, tbytes, docs, weights, values in self.iter_terms():
-            for i, docnum in enumerate(docs):
-                yield fieldname, tbytes, docnum, weights[i], values[i] if values is not None else b""
 
     def cleanup(self) -> None:
         self.fields.clear()
