@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from array import array
 from collections import Counter, defaultdict
-from itertools import accumulate
 from typing import Any, Iterator
 
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
@@ -12,6 +10,7 @@ from whoosh.formats import Format, Positions, tokens
 
 from searchsvc.analysis.normalize import normalize_spaced
 from searchsvc.analysis.segment import AnalysisSettings
+from searchsvc.engine.codec import positions as packed
 from searchsvc.engine.tokenizers import (
     BaseTokenizer,
     CharTokenizer,
@@ -41,17 +40,13 @@ class PackedPositions(Positions):  # type: ignore[misc]
         return ((w, len(ps), weights[w] * fb, self.encode(ps)) for w, ps in poses.items())
 
     def encode(self, poslist: list[int]) -> bytes:
-        deltas = [b - a for a, b in zip([0] + poslist, poslist)]
-        code = "H" if max(deltas, default=0) < 65536 else "I"
-        return code.encode() + array(code, deltas).tobytes()
+        return packed.encode(poslist)
 
     def decode_positions(self, value: bytes) -> list[int]:
-        deltas = array(chr(value[0]))
-        deltas.frombytes(value[1:])
-        return list(accumulate(deltas))
+        return packed.decode(value)
 
     def decode_frequency(self, value: bytes) -> int:
-        return (len(value) - 1) // array(chr(value[0])).itemsize
+        return packed.count(value)
 
     def decode_weight(self, value: bytes) -> float:
         return self.decode_frequency(value) * self.field_boost  # type: ignore[no-any-return]

@@ -3,7 +3,7 @@
 Whoosh matches one document at a time through a tree of Python matchers: ~2-4 us per document
 and query node, so a common word at 100,000 posts (60,000 matches, every one scored for the
 exact total and facets) takes 0.2-0.5 s. Here every term's postings are decoded whole into
-arrays (codec.decode_list: zlib and numpy), scored with the same BM25F formula and
+arrays (codec.lists.decode_list: zlib and numpy), scored with the same BM25F formula (bm25.py) and
 statistics as Whoosh's scorer, and combined with array operations: Or and And add scores as
 Whoosh's union and intersection matchers do, AndMaybe adds the optional part where it matches,
 AndNot removes. Substring phrases are matched with arrays too (substring.substring_matches);
@@ -17,7 +17,6 @@ term costs its decoding once.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -32,6 +31,7 @@ from whoosh.util.numeric import byte_to_length
 
 from searchsvc.engine.codec.lists import read_postings
 from searchsvc.engine.codec.terms import term_info
+from searchsvc.engine.evaluate.bm25 import bm25, idf, length_norms
 from searchsvc.engine.evaluate.substring import Substring, substring_matches
 
 CACHE_BYTES = 8 * 1024 * 1024
@@ -197,7 +197,7 @@ class FieldLengths:
         scorer computes it for each document, so the scores are the same to the last bit."""
         params = (avgfl, B, K1)
         if self._norms is None or self._norms[0] != params:
-            self._norms = params, K1 * ((1 - B) + B * _LENGTH_TABLE / avgfl)
+            self._norms = params, length_norms(_LENGTH_TABLE, avgfl, B, K1)
         return self._norms[1][self.codes[docs]]  # type: ignore[no-any-return]
 
 
@@ -357,12 +357,10 @@ class BulkEvaluator:
         if not len(post.ids):
             return out
         if field.scorable:
-            idf = math.log(self.arrays.size / (post.df + 1)) + 1  # WeightingModel.idf, its parts at hand
             avgfl = self.searcher.avg_field_length(fieldname) or 1
             B, K1 = self.weighting.B, self.weighting.K1
             norms = self.arrays.lengths(fieldname).bm25_norms(post.ids, avgfl, B, K1)
-            tf = post.weights.astype(np.float64)
-            scores = idf * ((tf * (K1 + 1)) / (tf + norms))
+            scores = bm25(idf(self.arrays.size, post.df), post.weights.astype(np.float64), norms, K1)
         else:
             scores = post.weights.astype(np.float64)
         if q.boost != 1.0:

@@ -2,7 +2,7 @@
 
 Whoosh's own Phrase runs every candidate through its span machinery (~0.1 ms a document); this
 matcher intersects the terms' posting lists and checks positions with C-level set operations
-(positions come packed, see index.PackedPositions). substring_matches does the same for every
+(positions come packed, see engine.codec.positions). substring_matches does the same for every
 document at once, with arrays.
 """
 
@@ -15,7 +15,9 @@ from whoosh import matching
 from whoosh.query import Phrase
 
 from searchsvc.engine.codec.lists import read_postings, take_values
+from searchsvc.engine.codec.positions import start_keys
 from searchsvc.engine.codec.terms import term_info
+from searchsvc.engine.evaluate.bm25 import bm25, length_norms
 
 
 class Substring(Phrase):  # type: ignore[misc]
@@ -167,7 +169,7 @@ def substring_matches(q: Substring, searcher: Any, lengths: Any,
             elif within is not None:
                 local = within[(within >= offset) & (within < offset + reader.doc_count_all())] - offset
                 docs, blob, sizes = _postings_in(local, docs, blob, sizes)
-            keys = _start_keys(docs, blob, sizes, j, field.format)
+            keys = start_keys(docs, blob, sizes, j)
             starts = keys if starts is None else _sorted_intersection(starts, keys)
             if not len(starts):
                 break
@@ -176,37 +178,12 @@ def substring_matches(q: Substring, searcher: Any, lengths: Any,
         docs, counts = np.unique(starts >> 32, return_counts=True)
         rarest = terms[dfs.index(min(dfs))]  # the first of the rarest, as _SubstringMatcher picks
         scorer = weighting.scorer(sub, fieldname, rarest)
-        tf = counts.astype(np.float64)
-        fl = lengths[docs + offset]
-        bm25 = scorer.idf * ((tf * (scorer.K1 + 1)) / (tf + scorer.K1 * ((1 - scorer.B) + scorer.B * fl / scorer.avgfl)))
+        norms = length_norms(lengths[docs + offset], scorer.avgfl, scorer.B, scorer.K1)
         found_ids.append(docs + offset)
-        found_scores.append(bm25 * (q.boost * field.format.field_boost))
+        found_scores.append(bm25(scorer.idf, counts.astype(np.float64), norms, scorer.K1) * (q.boost * field.format.field_boost))
     if not found_ids:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     return np.concatenate(found_ids), np.concatenate(found_scores)
-
-
-def _start_keys(docs: np.ndarray, blob: bytes, sizes: np.ndarray, offset: int, fmt: Any) -> np.ndarray:
-    """(document << 32 | position - offset) for every position of one term, from its postings'
-    packed positions (`blob`, `sizes` bytes each): where the phrase would start if this term is
-    its offset-th. Sorted and unique."""
-    data = np.frombuffer(blob, dtype=np.uint8)
-    heads = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    if len(data) and (data[heads] == ord("H")).all():
-        counts = (sizes - 1) // 2
-        body = np.ones(len(data), dtype=bool)
-        body[heads] = False
-        gaps = data[body].view("=u2").astype(np.int64)
-        positions = np.cumsum(gaps)
-        before = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        positions -= np.repeat(positions[before] - gaps[before], counts)
-    else:  # some positions needed 32 bits, or an unexpected format: decode one by one
-        ends = np.cumsum(sizes).tolist()
-        decoded = [fmt.decode_positions(blob[a:b]) for a, b in zip([0, *ends], ends)]
-        counts = np.fromiter(map(len, decoded), dtype=np.int64, count=len(decoded))
-        positions = np.fromiter((p for ps in decoded for p in ps), dtype=np.int64, count=int(counts.sum()))
-    keys = (np.repeat(docs, counts) << 32) | (positions - offset)
-    return keys[positions >= offset]  # type: ignore[no-any-return]
 
 
 def _postings_in(wanted: np.ndarray, docs: np.ndarray, blob: bytes,

@@ -21,6 +21,7 @@ from searchsvc.analysis.arrays import (
     unpack_terms,
 )
 from searchsvc.engine.codec.lists import take_values
+from searchsvc.engine.codec.positions import encode_many
 
 RUN_ARRAYS = ("keys", "long", "docs", "weights")
 # A writer's memory per pending term occurrence at its peak, the spill's sort and copies included
@@ -188,35 +189,10 @@ def _postings(items: list[tuple[int, TermColumns, float]], longs: list[np.ndarra
     }
     if positional:
         positions = np.concatenate([c.positions for _, c, _ in items if c.positions is not None])[order]
-        arrays["voffsets"], arrays["values"] = _packed_positions(positions.astype(np.int64), starts)
+        arrays["voffsets"], arrays["values"] = encode_many(positions.astype(np.int64), starts)
     else:
         arrays["voffsets"] = np.zeros(len(starts) + 1, dtype=np.int64)
     return arrays
-
-
-def _packed_positions(positions: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each posting's positions as PackedPositions encodes them: a type code ("H", or "I" when a
-    gap does not fit 16 bits), then the gaps in native byte order; all postings in one buffer."""
-    count = len(positions)
-    gaps = positions.copy()
-    gaps[1:] -= positions[:-1]
-    gaps[starts] = positions[starts]
-    freq = np.diff(np.append(starts, count))
-    wide = np.maximum.reduceat(gaps, starts) >= 65536 if count else np.zeros(0, dtype=bool)
-    width = np.where(wide, 4, 2)
-    sizes = 1 + freq * width
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    buffer = np.empty(int(offsets[-1]), dtype=np.uint8)
-    buffer[offsets[:-1]] = np.where(wide, ord("I"), ord("H"))
-    posting = np.repeat(np.arange(len(starts)), freq)
-    rank = np.arange(count) - np.repeat(starts, freq)
-    at = offsets[posting] + 1 + rank * width[posting]
-    for size, code in ((2, "=u2"), (4, "=u4")):
-        pick = width[posting] == size
-        if pick.any():
-            data = gaps[pick].astype(code).view(np.uint8).reshape(-1, size)
-            buffer[at[pick][:, None] + np.arange(size)] = data
-    return offsets, buffer
 
 
 def _key_bounds(samples: list[np.ndarray], total: int) -> np.ndarray:
