@@ -4,6 +4,7 @@ and deleted posts."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 from pathlib import Path
@@ -14,12 +15,13 @@ from test_search import CASES
 from whoosh import query as wq
 
 from searchsvc.engine.evaluate.arrays import BulkEvaluator, IndexArrays, by_key, top
-from searchsvc.engine.evaluate.queries import build_plan
+from searchsvc.engine.evaluate.queries import build_queries
 from searchsvc.engine.read.searcher import SearchIndex
 from searchsvc.engine.run import run_query
 from searchsvc.engine.write.reindex import update_index
 from searchsvc.search.model import make_request
 from searchsvc.search.parse import parse_query
+from searchsvc.search.plan import plan_query
 
 EXTRA = [
     ("数据 category:技术", None, None),
@@ -53,7 +55,7 @@ def plans(index: SearchIndex) -> list[wq.Query]:
         parsed = parse_query(q, index.analysis)
         date_from = dt.datetime.combine(start, dt.time.min, dt.timezone.utc) if start else None
         date_to = dt.datetime.combine(end, dt.time.max, dt.timezone.utc) if end else None
-        plan = build_plan(parsed, (), date_from, date_to)
+        plan = build_queries(dataclasses.replace(plan_query(parsed), date_from=date_from, date_to=date_to))
         if plan.required is not wq.NullQuery:
             out.append(plan.combined())
             out.extend(plan.combined(w) for w in plan.words)
@@ -151,7 +153,7 @@ def test_same_for_a_post_whose_positions_need_32_bits(sample_posts: Path, tmp_pa
 def test_date_order_matches_whoosh_sorting(sample_index: SearchIndex) -> None:
     searcher = sample_index.searcher()
     evaluator = BulkEvaluator(searcher, sample_index.arrays(searcher))
-    query = build_plan(parse_query("的", sample_index.analysis)).combined()
+    query = build_queries(plan_query(parse_query("的", sample_index.analysis))).combined()
     matches = evaluator.evaluate(query)
     keys = sample_index.arrays(searcher).keys("date")
     for reverse in (True, False):
@@ -228,7 +230,7 @@ def test_a_phrase_within_a_few_documents_decodes_only_theirs(tmp_path: Path) -> 
     with SearchIndex(tmp_path / "ix") as index:
         searcher = index.searcher()
         size = searcher.reader().doc_count_all()
-        phrase = build_plan(parse_query('"数字经济"', index.analysis)).combined()
+        phrase = build_queries(plan_query(parse_query('"数字经济"', index.analysis))).combined()
         expected = whoosh_matches(index, phrase)
         assert 30 < len(expected) < size
         rng = np.random.default_rng(11)

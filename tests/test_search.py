@@ -10,12 +10,13 @@ from conftest import SAMPLES
 
 from searchsvc.analysis.normalize import normalize
 from searchsvc.cli import main
-from searchsvc.engine.evaluate.queries import build_plan
+from searchsvc.engine.evaluate.queries import build_queries
 from searchsvc.engine.read.searcher import SearchIndex
 from searchsvc.engine.run import run_query
 from searchsvc.ingest.posts import iter_post_files, load_post
 from searchsvc.search.model import SearchRequest, SearchResult, make_request
 from searchsvc.search.parse import QueryError, parse_query
+from searchsvc.search.plan import plan_query
 
 
 def search(index: SearchIndex, q: str, **params: str | list[str]) -> SearchResult:
@@ -205,7 +206,7 @@ def test_query_building_is_pure_and_printable() -> None:
     parsed = parse_query('西湖 "龍井" -火锅 category:旅行')
     assert parsed.words == ("西湖",) and parsed.phrases == ("龙井",) and parsed.excluded == ("火锅",)
     assert parsed.filters == (("category", "旅行"),)
-    text = str(build_plan(parsed))
+    text = str(build_queries(plan_query(parsed)))
     assert "body_sub:西湖" in text and "body_sub:龙井" in text and "category:旅行" in text and "NOT" in text
 
 

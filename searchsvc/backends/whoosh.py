@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from searchsvc.engine.evaluate.queries import build_plan
+from searchsvc.engine.evaluate.queries import build_queries
 from searchsvc.engine.read.searcher import SearchIndex
 from searchsvc.engine.run import run_query, suggest_titles
 from searchsvc.search.model import SearchRequest, SearchResult
 from searchsvc.search.parse import parse_query
+from searchsvc.search.plan import plan_query
 
 
 class WhooshSearcher:
@@ -32,7 +33,7 @@ class WhooshSearcher:
 
     def explain(self, request: SearchRequest) -> str:
         parsed = parse_query(request.q, self.index.analysis)
-        return f"parsed: {parsed}\nwhoosh: {build_plan(parsed, request.filters)}"
+        return f"parsed: {parsed}\nwhoosh: {build_queries(plan_query(parsed, request))}"
 
     def close(self) -> None:
         self.index.close()

@@ -19,8 +19,8 @@ from searchsvc.engine.evaluate.arrays import (
     top,
 )
 from searchsvc.engine.evaluate.queries import (
-    QueryPlan,
-    build_plan,
+    WhooshQueries,
+    build_queries,
     substring_query,
     word_query,
 )
@@ -37,6 +37,7 @@ from searchsvc.search.model import (
     make_request,
 )
 from searchsvc.search.parse import FACET_FIELDS, ParsedQuery, parse_query
+from searchsvc.search.plan import plan_query
 
 __all__ = [
     "MAX_PER_PAGE", "SORTS", "FacetCount", "Hit", "SearchIndex", "SearchRequest", "SearchResult", "make_request",
@@ -59,7 +60,7 @@ def run_query(index: SearchIndex, request: SearchRequest) -> SearchResult:
 
 def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> SearchResult:
     parsed = parse_query(request.q, index.analysis)
-    plan = build_plan(parsed, request.filters, *request.date_range)
+    plan = build_queries(plan_query(parsed, request))
     empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_FIELDS.values()}
     if plan.required is wq.NullQuery:
         return SearchResult(request, parsed, 0, 0, _ms(started), (), empty)
@@ -67,7 +68,7 @@ def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> Se
         return _evaluate(searcher, arrays, request, parsed, plan, index.analysis, started)
 
 
-def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, parsed: ParsedQuery, plan: QueryPlan,
+def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, parsed: ParsedQuery, plan: WhooshQueries,
               analysis: AnalysisSettings, started: float) -> SearchResult:
     empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_FIELDS.values()}
     evaluator = BulkEvaluator(searcher, arrays)
@@ -101,7 +102,7 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def _three_quarters(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: QueryPlan) -> Matches | None:
+def _three_quarters(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: WhooshQueries) -> Matches | None:
     """When no post has every word: posts with at least three quarters of them, if that is fewer."""
     words = plan.words
     need = words_needed(parsed)
@@ -114,7 +115,7 @@ def _three_quarters(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: QueryPl
     return matches
 
 
-def _suggest(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: QueryPlan) -> str | None:
+def _suggest(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: WhooshQueries) -> str | None:
     """A narrower query that matches: drop the typed words that match nothing, then the rarest."""
     if len(parsed.groups) < 2:
         return None

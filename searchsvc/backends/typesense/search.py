@@ -17,9 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from searchsvc.analysis.normalize import is_cjk
 from searchsvc.analysis.segment import AnalysisSettings
-from searchsvc.analysis.units import substring_units
 from searchsvc.backends.base import BackendUnavailable
 from searchsvc.backends.typesense.index import (
     CLIENT_ERRORS,
@@ -40,6 +38,7 @@ from searchsvc.search.model import (
     SearchResult,
 )
 from searchsvc.search.parse import ParsedQuery, parse_query
+from searchsvc.search.plan import QueryPlan, plan_query, substring_plan
 
 TEXT_FIELDS = "title_sub,title_chr,body_sub,body_chr"
 WEIGHTS = "3,3,1,1"
@@ -49,26 +48,21 @@ FALLBACK_DEPTH = 250
 
 
 def word_terms(word: str) -> list[str]:
-    """One word as Typesense query terms: the phrase of its substring tokens, like substring_query."""
-    units = [u for u, _, _ in substring_units(word)]
-    if not units:
+    """One word as Typesense query terms: the phrase of its substring units (search.plan), and the
+    trailing character required apart."""
+    plan = substring_plan(word)
+    if plan is None:
         return []
-    extra = []
-    last = units[-1]
-    if len(last) == 1 and is_cjk(last) and len(units) > 1:
-        units.pop()
-        if not (len(units[-1]) == 2 and is_cjk(units[-1][-1]) and units[-1][-1] == last):
-            extra.append(last)
-    core = units[0] if len(units) == 1 else '"' + " ".join(units) + '"'
-    return [core] + extra
+    core = plan.units[0] if len(plan.units) == 1 else '"' + " ".join(plan.units) + '"'
+    return [core] + ([plan.char] if plan.char else [])
 
 
 def _terms(words: tuple[str, ...] | list[str]) -> list[str]:
     return [t for w in words for t in word_terms(w)]
 
 
-def _exclusions(parsed: ParsedQuery) -> list[str]:
-    return ["-" + terms[0] for terms in map(word_terms, parsed.excluded) if terms]
+def _exclusions(plan: QueryPlan) -> list[str]:
+    return ["-" + terms[0] for terms in map(word_terms, plan.excluded) if terms]
 
 
 @dataclass(frozen=True)
@@ -83,10 +77,10 @@ class TypesensePlan:
         return " | ".join(f"q={q!r}" for q in self.tiers) + f" {self.params}"
 
 
-def build_ts_plan(parsed: ParsedQuery, request: SearchRequest) -> TypesensePlan | None:
-    required = _terms(parsed.words + parsed.phrases)
-    excluded = _exclusions(parsed)
-    filters = _filter_by(parsed.filters + request.filters, request)
+def build_ts_plan(plan: QueryPlan, request: SearchRequest) -> TypesensePlan | None:
+    required = _terms(plan.words + plan.phrases)
+    excluded = _exclusions(plan)
+    filters = _filter_by(plan)
     if not required and not filters:
         return None
     ranked = bool(required)
@@ -102,7 +96,7 @@ def build_ts_plan(parsed: ParsedQuery, request: SearchRequest) -> TypesensePlan 
         params["filter_by"] = filters
     base = " ".join(required + excluded) if required else "*"
     tiers = [base]
-    chunks = [c for c in parsed.chunks if word_terms(c)]
+    chunks = [c for c in plan.verbatim if word_terms(c)]
     if required and chunks:  # posts holding the first chunk verbatim, then the others
         chunk = word_terms(max(chunks, key=len))
         verbatim = " ".join(chunk)
@@ -110,16 +104,15 @@ def build_ts_plan(parsed: ParsedQuery, request: SearchRequest) -> TypesensePlan 
     return TypesensePlan(tuple(tiers), params, ranked)
 
 
-def _filter_by(filters: tuple[tuple[str, str], ...], request: SearchRequest) -> str:
+def _filter_by(plan: QueryPlan) -> str:
     by_field: dict[str, list[str]] = {}
-    for name, value in filters:
+    for name, value in plan.filters:
         by_field.setdefault(FACET_KEYS.get(name, name), []).append(value.replace("`", ""))
     parts = [f"{name}:=[{','.join(f'`{v}`' for v in values)}]" for name, values in sorted(by_field.items())]
-    start, end = request.date_range
-    if start:
-        parts.append(f"date:>={int(start.timestamp())}")
-    if end:
-        parts.append(f"date:<={int(end.timestamp())}")
+    if plan.date_from:
+        parts.append(f"date:>={int(plan.date_from.timestamp())}")
+    if plan.date_to:
+        parts.append(f"date:<={int(plan.date_to.timestamp())}")
     return " && ".join(parts)
 
 
@@ -173,14 +166,15 @@ class TypesenseSearch:
         started = time.perf_counter()
         self.refresh()
         parsed = parse_query(request.q, self.analysis)
-        plan = build_ts_plan(parsed, request)
+        query = plan_query(parsed, request)
+        plan = build_ts_plan(query, request)
         empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_KEYS}
         if plan is None:
             return SearchResult(request, parsed, 0, 0, _ms(started), (), empty)
         hits, total, facets = self._tiered(plan, request)
         partial, suggestion = False, None
         if total == 0 and plan.ranked:
-            hits, total, facets, partial = self._three_quarters(parsed, plan, request)
+            hits, total, facets, partial = self._three_quarters(parsed, query, plan, request)
             suggestion = self._suggest(parsed, plan)
         pages = math.ceil(total / request.per_page) if total else 0
         rendered = tuple(self._hit(h, parsed, request, plan.ranked and request.sort == "relevance") for h in hits)
@@ -211,14 +205,14 @@ class TypesenseSearch:
         return hits[skip:skip + count]
 
     def _three_quarters(
-        self, parsed: ParsedQuery, plan: TypesensePlan, request: SearchRequest,
+        self, parsed: ParsedQuery, query: QueryPlan, plan: TypesensePlan, request: SearchRequest,
     ) -> tuple[list[dict[str, Any]], int, dict[str, tuple[FacetCount, ...]], bool]:
         """Posts with at least three quarters of the words, most words first (as the Whoosh backend)."""
         need = words_needed(parsed)
         subsets = list(itertools.combinations(parsed.words, need)) if need is not None else []
         if not subsets or len(subsets) > MAX_FALLBACK_SUBSETS:
             return [], 0, {}, False
-        searches = [{**plan.params, "q": " ".join(_terms(s) + _exclusions(parsed)),
+        searches = [{**plan.params, "q": " ".join(_terms(s) + _exclusions(query)),
                      "per_page": FALLBACK_DEPTH, "include_fields": "id,date", "facet_by": ""} for s in subsets]
         seen: Counter[str] = Counter()
         dates: dict[str, int] = {}
@@ -283,7 +277,7 @@ class TypesenseSearch:
 
     def explain(self, request: SearchRequest) -> str:
         parsed = parse_query(request.q, self.analysis)
-        return f"parsed: {parsed}\ntypesense: {build_ts_plan(parsed, request)}"
+        return f"parsed: {parsed}\ntypesense: {build_ts_plan(plan_query(parsed, request), request)}"
 
     def close(self) -> None:
         close_client(self.client)

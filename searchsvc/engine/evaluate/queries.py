@@ -1,4 +1,4 @@
-"""Engine: a ParsedQuery -> the Whoosh queries that find and rank it (pure: no index)."""
+"""Engine: a query plan (search.plan) -> the Whoosh queries that find and rank it (pure: no index)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from whoosh import query as wq
 from whoosh.query.compound import PreloadedOr
 
 from searchsvc.analysis.normalize import is_cjk
-from searchsvc.analysis.units import substring_units
 from searchsvc.engine.evaluate.substring import Substring
-from searchsvc.search.parse import ParsedQuery
+from searchsvc.search.plan import QueryPlan, substring_plan
 
 TITLE_BOOST = 3.0
 VERBATIM_BOOST = 25.0
@@ -20,24 +19,16 @@ EXACT_TITLE_BOOST = 25.0
 
 def substring_query(prefix: str, text: str, boost: float = 1.0) -> wq.Query:
     """Posts whose field `prefix` contains `text` verbatim (after normalization)."""
-    units = [u for u, _, _ in substring_units(text)]
-    if not units:
+    plan = substring_plan(text)
+    if plan is None:
         return wq.NullQuery
-    extra: list[wq.Query] = []
-    last = units[-1]
-    if len(last) == 1 and is_cjk(last) and len(units) > 1:
-        # The text's last character may be followed by another in the post, where the index holds
-        # their bigram instead; the bigram before it already covers it, else require it apart.
-        units.pop()
-        if not (len(units[-1]) == 2 and is_cjk(units[-1][-1]) and units[-1][-1] == last):
-            extra.append(wq.Term(prefix + "_chr", last))
-    if len(units) == 1 and len(units[0]) == 1 and is_cjk(units[0]):
-        core: wq.Query = wq.Term(prefix + "_chr", units[0])
-    elif len(units) == 1:
-        core = wq.Term(prefix + "_sub", units[0])
+    if plan.single_char:
+        core: wq.Query = wq.Term(prefix + "_chr", plan.units[0])
+    elif len(plan.units) == 1:
+        core = wq.Term(prefix + "_sub", plan.units[0])
     else:
-        core = Substring(prefix + "_sub", units)
-    q = wq.And([core] + extra) if extra else core
+        core = Substring(prefix + "_sub", list(plan.units))
+    q = wq.And([core, wq.Term(prefix + "_chr", plan.char)]) if plan.char else core
     q.boost = boost
     return q
 
@@ -78,8 +69,8 @@ def filter_query(
 
 
 @dataclass(frozen=True)
-class QueryPlan:
-    """The Whoosh queries for one parsed query: what must match, what ranks higher, what filters."""
+class WhooshQueries:
+    """The Whoosh queries for one plan: what must match, what ranks higher, what filters."""
 
     required: wq.Query
     boost: wq.Query | None
@@ -102,31 +93,27 @@ class QueryPlan:
         return str(self.combined())
 
 
-def build_plan(
-    parsed: ParsedQuery, extra_filters: tuple[tuple[str, str], ...] = (),
-    date_from: dt.datetime | None = None, date_to: dt.datetime | None = None,
-) -> QueryPlan:
-    narrowed = bool(parsed.filters or extra_filters or date_from or date_to)
-    alone = len(parsed.words) + len(parsed.phrases) == 1 and not narrowed
-    words = tuple(word_query(w, alone) for w in parsed.words)
-    required_parts = list(words) + [phrase_query(p) for p in parsed.phrases]
-    filters = filter_query(parsed.filters + extra_filters, date_from, date_to)
+def build_queries(plan: QueryPlan) -> WhooshQueries:
+    alone = len(plan.words) + len(plan.phrases) == 1 and not plan.narrowed
+    words = tuple(word_query(w, alone) for w in plan.words)
+    required_parts = list(words) + [phrase_query(p) for p in plan.phrases]
+    filters = filter_query(plan.filters, plan.date_from, plan.date_to)
     required: wq.Query = wq.NullQuery
     if required_parts:
         required = required_parts[0] if len(required_parts) == 1 else wq.And(required_parts)
     elif filters is not None:
         required = wq.Every()  # a filter alone lists every post it admits
     boosts: list[wq.Query] = []
-    for chunk in parsed.chunks:
+    for chunk in plan.verbatim:
         boosts += [substring_query("title", chunk, VERBATIM_BOOST * TITLE_BOOST), substring_query("body", chunk, VERBATIM_BOOST)]
-    if parsed.plain:
-        boosts.append(wq.Term("title_exact", parsed.plain, boost=EXACT_TITLE_BOOST))
-    excluded = [phrase_query(e) for e in parsed.excluded] + [wq.Term("title", e) for e in parsed.excluded]
-    return QueryPlan(
+    if plan.exact_title:
+        boosts.append(wq.Term("title_exact", plan.exact_title, boost=EXACT_TITLE_BOOST))
+    excluded = [phrase_query(e) for e in plan.excluded] + [wq.Term("title", e) for e in plan.excluded]
+    return WhooshQueries(
         required=required,
         boost=wq.Or(boosts) if boosts else None,
         exclude=wq.Or(excluded) if excluded else None,
         filters=filters,
         words=words,
-        ranked=bool(required_parts),
+        ranked=plan.ranked,
     )
