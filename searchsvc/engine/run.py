@@ -26,7 +26,7 @@ from searchsvc.engine.evaluate.queries import (
 )
 from searchsvc.engine.read.searcher import SearchIndex, facet_counts
 from searchsvc.search.fallback import narrower_query, words_needed
-from searchsvc.search.highlight import make_snippet, mark_title
+from searchsvc.search.hits import make_hit
 from searchsvc.search.model import (
     MAX_PER_PAGE,
     SORTS,
@@ -63,7 +63,7 @@ def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> Se
     plan = build_queries(plan_query(parsed, request))
     empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_FIELDS.values()}
     if plan.required is wq.NullQuery:
-        return SearchResult(request, parsed, 0, 0, _ms(started), (), empty)
+        return SearchResult(request, 0, 0, _ms(started), (), empty)
     with index.searching() as (searcher, arrays):
         return _evaluate(searcher, arrays, request, parsed, plan, index.analysis, started)
 
@@ -95,7 +95,7 @@ def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, p
     if ranked:  # equal scores: the newer post first
         hits = tuple(sorted(hits, key=lambda h: (-h.score, -h.date.timestamp())))
     facets = facet_counts(arrays, evaluator.leaves, matches.mask) if total else empty
-    return SearchResult(request, parsed, total, pages, _ms(started), hits, facets, suggestion, partial)
+    return SearchResult(request, total, pages, _ms(started), hits, facets, suggestion, partial)
 
 
 def _ms(started: float) -> float:
@@ -136,19 +136,10 @@ def _hit(
     analysis: AnalysisSettings, ranked: bool,
 ) -> Hit:
     stored = searcher.stored_fields(docnum)
-    terms = parsed.highlight_terms
-    return Hit(
-        id=stored["id"],
-        url=stored["url"],
-        title=stored["title"],
-        title_html=mark_title(stored["title"], terms),
-        snippet_html=make_snippet(stored["text"], terms, request.snippet_chars, analysis),
-        date=stored["date"],
-        categories=tuple(stored.get("category") or ()),
-        tags=tuple(stored.get("tag") or ()),
-        authors=tuple(stored.get("author") or ()),
-        image=stored.get("image", ""),
-        score=round(score, 3) if ranked and score else 0.0,
+    return make_hit(
+        parsed, request, analysis, id=stored["id"], url=stored["url"], title=stored["title"], body=stored["text"],
+        date=stored["date"], categories=tuple(stored.get("category") or ()), tags=tuple(stored.get("tag") or ()),
+        authors=tuple(stored.get("author") or ()), image=stored.get("image", ""), score=score if ranked else 0.0,
     )
 
 

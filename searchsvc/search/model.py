@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from searchsvc.search.highlight import DEFAULT_SNIPPET_CHARS
-from searchsvc.search.parse import MAX_QUERY_CHARS, ParsedQuery, QueryError
+from searchsvc.search.parse import MAX_QUERY_CHARS, QueryError
 
 MAX_PER_PAGE = 100
 SORTS = ("relevance", "newest", "oldest")
@@ -114,7 +114,6 @@ class FacetCount:
 @dataclass(frozen=True)
 class SearchResult:
     request: SearchRequest
-    parsed: ParsedQuery
     total: int
     pages: int
     took_ms: float

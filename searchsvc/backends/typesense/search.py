@@ -28,7 +28,7 @@ from searchsvc.backends.typesense.index import (
 )
 from searchsvc.search.errors import IndexMissing
 from searchsvc.search.fallback import narrower_query, words_needed
-from searchsvc.search.highlight import make_snippet, mark_title
+from searchsvc.search.hits import make_hit
 from searchsvc.search.model import (
     FACET_KEYS,
     FACET_LIMIT,
@@ -170,7 +170,7 @@ class TypesenseSearch:
         plan = build_ts_plan(query, request)
         empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_KEYS}
         if plan is None:
-            return SearchResult(request, parsed, 0, 0, _ms(started), (), empty)
+            return SearchResult(request, 0, 0, _ms(started), (), empty)
         hits, total, facets = self._tiered(plan, request)
         partial, suggestion = False, None
         if total == 0 and plan.ranked:
@@ -178,7 +178,7 @@ class TypesenseSearch:
             suggestion = self._suggest(parsed, plan)
         pages = math.ceil(total / request.per_page) if total else 0
         rendered = tuple(self._hit(h, parsed, request, plan.ranked and request.sort == "relevance") for h in hits)
-        return SearchResult(request, parsed, total, pages, _ms(started), rendered, facets or empty, suggestion, partial)
+        return SearchResult(request, total, pages, _ms(started), rendered, facets or empty, suggestion, partial)
 
     def _tiered(self, plan: TypesensePlan, request: SearchRequest) -> tuple[list[dict[str, Any]], int, dict[str, tuple[FacetCount, ...]]]:
         """The requested page across the tiers, the total and the facet counts."""
@@ -246,15 +246,12 @@ class TypesenseSearch:
 
     def _hit(self, hit: dict[str, Any], parsed: ParsedQuery, request: SearchRequest, ranked: bool) -> Hit:
         doc = hit["document"]
-        terms = parsed.highlight_terms
-        return Hit(
-            id=doc["path"], url=doc.get("url", ""), title=doc.get("title", ""),
-            title_html=mark_title(doc.get("title", ""), terms),
-            snippet_html=make_snippet(doc.get("text", ""), terms, request.snippet_chars, self.analysis),
-            date=dt.datetime.fromtimestamp(doc["date"], dt.timezone.utc),
+        return make_hit(
+            parsed, request, self.analysis, id=doc["path"], url=doc.get("url", ""), title=doc.get("title", ""),
+            body=doc.get("text", ""), date=dt.datetime.fromtimestamp(doc["date"], dt.timezone.utc),
             categories=tuple(doc.get("categories") or ()), tags=tuple(doc.get("tags") or ()),
             authors=tuple(doc.get("authors") or ()), image=doc.get("image") or "",
-            score=round(hit.get("text_match", 0) / 2**59, 3) if ranked else 0.0,
+            score=hit.get("text_match", 0) / 2**59 if ranked else 0.0,
         )
 
     def suggest(self, q: str, limit: int = 8) -> list[tuple[str, str]]:
