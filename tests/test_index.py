@@ -395,3 +395,12 @@ def test_stored_fields_are_pickled(sample_posts: Path, tmp_path: Path) -> None:
             assert stored["id"] and stored["title"] and stored == pickle.loads(raw)
             assert load_stored(raw) == stored
     assert load_stored(b"") == {}
+
+
+def test_a_full_build_retires_all_but_the_new_generation_and_the_one_it_replaced() -> None:
+    from searchsvc.ingest.scan import retired
+
+    # A killed build can leave a newer folder than the one serving: it goes, the replaced one stays.
+    names = ["gen-1", "gen-2", "gen-3-killed", "gen-4"]
+    assert retired(names, "gen-4", "gen-2") == ["gen-1", "gen-3-killed"]
+    assert retired(["posts_1"], "posts_1", None) == []

@@ -89,9 +89,10 @@ def swap_current(index_dir: Path, gen: Path) -> None:
         os.close(dir_fd)
 
 
-def remove_old_generations(index_dir: Path, keep: set[str]) -> None:
-    """Keep the current and the previous generation: a server may still be reading the latter."""
-    gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
-    for gen in gens:
-        if gen.name not in keep:
-            shutil.rmtree(gen, ignore_errors=True)
+def generation_names(index_dir: Path) -> list[str]:
+    return sorted(p.name for p in index_dir.glob("gen-*") if p.is_dir())
+
+
+def remove_generations(index_dir: Path, names: list[str]) -> None:
+    for name in names:
+        shutil.rmtree(index_dir / name, ignore_errors=True)

@@ -154,3 +154,42 @@ def read_posts(
             incremental[1].add(post_id)
             reason += "; kept the version indexed before"
         report.skipped.append((post_id, reason))
+
+
+class FolderChanges:
+    """An incremental run's view of the folder against what an index holds (`existing`: post id ->
+    content hash), for every backend: posts() yields the posts to write, counting each as added or
+    updated; after it, deleted() names the indexed posts to remove (gone from the folder, or kept
+    back now), counted too. `changed` limits the run to those paths (files or folders)."""
+
+    def __init__(self, posts_dir: Path, existing: dict[str, str], settings: IndexSettings, report: ReindexReport,
+                 progress: Progress | None = None, changed: Iterable[str] | None = None) -> None:
+        self.posts_dir, self.existing, self.settings, self.report, self.progress = posts_dir, existing, settings, report, progress
+        self._paths, self._in_scope = paths_in_scope(posts_dir, changed, settings.urls.posts_folder_name)
+        self._seen: set[str] = set()
+
+    def posts(self) -> Iterator[Post]:
+        for post in read_posts(self.posts_dir, self._paths, self.settings, self.report, self.progress,
+                               (self.existing, self._seen)):
+            if post.id in self.existing:
+                self.report.updated += 1
+            else:
+                self.report.added += 1
+            yield post
+
+    def deleted(self) -> list[str]:
+        gone = sorted(post_id for post_id in self.existing.keys() - self._seen if self._in_scope(post_id))
+        self.report.deleted += len(gone)
+        return gone
+
+    @property
+    def turned_private(self) -> bool:
+        """Whether an indexed post is kept back now (hidden, excluded, or encrypted): its old text
+        must leave the index's files, not only its live view."""
+        return any(post_id in self.existing for post_id, _ in self.report.kept_back)
+
+
+def retired(names: Iterable[str], new: str, previous: str | None) -> list[str]:
+    """The generations (Whoosh folders, Typesense collections) a full build leaves to remove: all
+    but the new one and the one it replaced, which searches may still be reading."""
+    return sorted(set(names) - {new, previous})

@@ -21,11 +21,12 @@ from searchsvc.analysis.units import cjk_chars, substring_units
 from searchsvc.backends.base import BackendUnavailable
 from searchsvc.ingest.posts import Post, iter_post_files
 from searchsvc.ingest.scan import (
+    FolderChanges,
     Progress,
     ReindexReport,
-    paths_in_scope,
     read_posts,
     reindex_lock,
+    retired,
 )
 from searchsvc.ingest.settings import IndexSettings
 from searchsvc.search.errors import IndexMissing
@@ -169,7 +170,7 @@ def typesense_reindex(
                 full = read_meta(client, current) != settings
             report = ReindexReport(full=full or current is None)
             if report.full:
-                _full_build(client, config, posts_dir, settings, report, progress)
+                _full_build(client, config, posts_dir, settings, report, progress, current)
                 expected = report.added
             else:
                 assert current is not None
@@ -185,7 +186,7 @@ def typesense_reindex(
 
 def _full_build(
     client: Any, config: TypesenseConfig, posts_dir: Path, settings: IndexSettings,
-    report: ReindexReport, progress: Progress | None,
+    report: ReindexReport, progress: Progress | None, previous: str | None,
 ) -> None:
     name = f"{config.collection}_{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}"
     client.collections.create(collection_schema(name))
@@ -200,14 +201,13 @@ def _full_build(
         raise
     client.aliases.upsert(config.collection, {"collection_name": name})
     report.generation = name
-    _remove_old_collections(client, config.collection, keep=name)
+    _remove_old_collections(client, config.collection, name, previous)
 
 
-def _remove_old_collections(client: Any, alias: str, keep: str) -> None:
-    """Keep the new collection and the one before it (searches may still be reading it)."""
-    ours = sorted(c["name"] for c in client.collections.retrieve() if c["name"].startswith(alias + "_")
-                  and c["name"][len(alias) + 1:][:1].isdigit())
-    for name in [n for n in ours if n < keep][:-1]:
+def _remove_old_collections(client: Any, alias: str, keep: str, previous: str | None) -> None:
+    ours = [c["name"] for c in client.collections.retrieve() if c["name"].startswith(alias + "_")
+            and c["name"][len(alias) + 1:][:1].isdigit()]
+    for name in retired(ours, keep, previous):
         client.collections[name].delete()
         try:
             client.collections[META].documents[name].delete()
@@ -222,19 +222,14 @@ def _incremental(
     """Upserts and deletes; returns how many posts the collection holds now."""
     exported = client.collections[collection].documents.export({"include_fields": "path,hash"})
     existing = {d["path"]: d["hash"] for d in map(json.loads, filter(None, exported.split("\n")))}
-    seen: set[str] = set()
-    paths, in_scope = paths_in_scope(posts_dir, changed, settings.urls.posts_folder_name)
-    for batch in _batches(read_posts(posts_dir, paths, settings, report, progress, (existing, seen))):
+    changes = FolderChanges(posts_dir, existing, settings, report, progress, changed)
+    for batch in _batches(changes.posts()):
         _import(client, collection, [post_document(p) for p in batch], "upsert")
-        report.updated += sum(1 for p in batch if p.id in existing)
-        report.added += sum(1 for p in batch if p.id not in existing)
-    for post_id in existing.keys() - seen:
-        if in_scope(post_id):
-            try:
-                client.collections[collection].documents[doc_id(post_id)].delete()
-            except ts_errors.ObjectNotFound:
-                pass
-            report.deleted += 1
+    for post_id in changes.deleted():
+        try:
+            client.collections[collection].documents[doc_id(post_id)].delete()
+        except ts_errors.ObjectNotFound:
+            pass
     report.generation = collection
     return len(existing) + report.added - report.deleted
 

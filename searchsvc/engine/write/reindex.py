@@ -25,9 +25,10 @@ from whoosh.index import TOC, Index
 from searchsvc.engine.generations import (
     SETTINGS,
     current_generation,
+    generation_names,
     purge_deleted,
     read_settings,
-    remove_old_generations,
+    remove_generations,
     swap_current,
 )
 from searchsvc.engine.schema import build_schema, post_fields
@@ -36,11 +37,12 @@ from searchsvc.ingest.posts import (
     iter_post_files,
 )
 from searchsvc.ingest.scan import (
+    FolderChanges,
     Progress,
     ReindexReport,
-    paths_in_scope,
     read_posts,
     reindex_lock,
+    retired,
 )
 from searchsvc.ingest.settings import IndexSettings
 
@@ -109,7 +111,7 @@ def _full_build(
         raise
     swap_current(index_dir, gen)
     report.generation = gen.name
-    remove_old_generations(index_dir, keep={gen.name} | ({previous.name} if previous else set()))
+    remove_generations(index_dir, retired(generation_names(index_dir), gen.name, previous.name if previous else None))
 
 
 def _build_part(
@@ -232,29 +234,21 @@ def _incremental(
     progress: Progress | None, limitmb: int, changed: Iterable[str] | None = None,
 ) -> None:
     ix = whoosh_index.open_dir(str(gen), schema=build_schema(settings.analysis))
-    existing = _existing_hashes(ix)
-    seen: set[str] = set()
-    paths, in_scope = paths_in_scope(posts_dir, changed, settings.urls.posts_folder_name)
+    changes = FolderChanges(posts_dir, _existing_hashes(ix), settings, report, progress, changed)
     writer = _writer(ix, limitmb)
     try:
-        for post in read_posts(posts_dir, paths, settings, report, progress, (existing, seen)):
-            if post.id in existing:
+        for post in changes.posts():
+            if post.id in changes.existing:
                 writer.update_document(**post_fields(post))
-                report.updated += 1
             else:
                 writer.add_document(**post_fields(post))
-                report.added += 1
-        for post_id in existing.keys() - seen:
-            if in_scope(post_id):
-                writer.delete_by_term("id", post_id)
-                report.deleted += 1
+        for post_id in changes.deleted():
+            writer.delete_by_term("id", post_id)
     except BaseException:
         writer.cancel()
         raise
     if report.indexed or report.deleted:
-        # A post that turned private (kept back, or encrypted now) must not linger in a segment.
-        private = {post_id for post_id, _ in report.kept_back} & existing.keys()
-        writer.commit(mergetype=purge_deleted if private else None)
+        writer.commit(mergetype=purge_deleted if changes.turned_private else None)
     else:
         writer.cancel()
     report.generation = gen.name
