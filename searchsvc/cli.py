@@ -1,4 +1,4 @@
-"""The `searchsvc` command: reindex, serve, search."""
+"""Edge: the `searchsvc` command — reindex, serve, search."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Serving stage: waitress workers sharing one socket, and the child processes beside them."""
+"""Edge: serving — waitress workers sharing one socket, and the child processes beside them."""
 
 from __future__ import annotations
 

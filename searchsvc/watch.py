@@ -1,4 +1,4 @@
-"""Index stage, part three: follow a posts folder and reindex what changes, as it changes."""
+"""Edge: watch — follow a posts folder and reindex what changes, as it changes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Web stage: the Flask app factory — search page, JSON API, health, OpenSearch, errors."""
+"""Edge: the web — the Flask app factory — search page, JSON API, health, OpenSearch, errors."""
 
 from __future__ import annotations
 

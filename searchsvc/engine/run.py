@@ -1,4 +1,4 @@
-"""Search stage, part two: run a query plan on the index -> plain, frozen result objects."""
+"""Engine: run one request on the index (plan, evaluate, fall back, page, facets, hits) -> plain, frozen result objects."""
 
 from __future__ import annotations
 

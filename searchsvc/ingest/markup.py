@@ -1,4 +1,4 @@
-"""Ingest stage, part two: HTML and Markdown bodies -> the text a reader sees."""
+"""Ingest stage: HTML and Markdown bodies -> the text a reader sees."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Highlight stage: marked titles and best-window snippets, from stored text, without re-segmenting bodies."""
+"""Search stage: highlight — marked titles and best-window snippets, from stored text, without re-segmenting bodies."""
 
 from __future__ import annotations
 

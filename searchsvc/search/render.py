@@ -1,4 +1,4 @@
-"""Rendering shared by the API and the CLI: a SearchResult as the JSON document of DESIGN.md."""
+"""Search stage: render — shared by the API and the CLI: a SearchResult as the JSON document of DESIGN.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Index stage on a Typesense cluster: posts in, pre-segmented; generations as collections behind
+"""Backends, Typesense: writing — posts in, pre-segmented; generations as collections behind
 an alias, swapped when a full build is done."""
 
 from __future__ import annotations

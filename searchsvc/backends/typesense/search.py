@@ -1,4 +1,4 @@
-"""Search stage on a Typesense cluster: the same query language, matching and snippets as the
+"""Backends, Typesense: searching — the same query language, matching and snippets as the
 Whoosh backend, with Typesense finding, counting and ranking.
 
 Every word is a phrase of its substring tokens (or a single character), so matching is exact

@@ -1,4 +1,4 @@
-"""Search stage: a query plan evaluated over whole posting lists at once, with numpy.
+"""Engine, evaluating: Whoosh queries evaluated over whole posting lists at once, with numpy.
 
 Whoosh matches one document at a time through a tree of Python matchers: ~2-4 us per document
 and query node, so a common word at 100,000 posts (60,000 matches, every one scored for the
@@ -228,7 +228,7 @@ class FacetTable:
     def count(self, mask: np.ndarray, matched: np.ndarray, unmatched: np.ndarray | None = None) -> np.ndarray:
         """How many documents of `mask` (whose positions are `matched`) hold each value; from the
         live ones that do not match (`unmatched`) when the caller gives them (most documents
-        match: see searchindex.facet_counts)."""
+        match: see read.searcher.facet_counts)."""
         if len(matched) * 5 < len(self.doc_starts):
             return self.count_by_document(matched)
         if unmatched is not None:

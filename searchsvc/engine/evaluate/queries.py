@@ -37,7 +37,7 @@ def word_query(word: str, alone: bool = False) -> wq.Query:
     """One query word: as a substring of title or body; whole jieba words rank higher.
 
     Words of one or two characters are single terms of the substring fields, whose postings weigh
-    whole-word occurrences more (analysis.WHOLE_WORD_BONUS). Longer CJK words are phrases there, so
+    whole-word occurrences more (analysis.units.WHOLE_WORD_BONUS). Longer CJK words are phrases there, so
     their whole-word signal comes from the word fields. A word alone in its query has to visit
     every post it matches, which Whoosh's preloading union does fastest; a word beside other words
     or filters is mostly skipped over by the intersection, which its binary union does better

@@ -1,4 +1,4 @@
-"""Search stage: exact substrings as a phrase of bigram terms, verified with position sets.
+"""Engine, evaluating: exact substrings as a phrase of bigram terms, verified with position sets.
 
 Whoosh's own Phrase runs every candidate through its span machinery (~0.1 ms a document); this
 matcher intersects the terms' posting lists and checks positions with C-level set operations

@@ -1,4 +1,4 @@
-"""Search stage: an index directory held open for searching, across reindexes and threads."""
+"""Engine, reading: an index directory held open for searching, across reindexes and threads."""
 
 from __future__ import annotations
 

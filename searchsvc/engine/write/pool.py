@@ -1,9 +1,9 @@
-"""Index stage: the text fields' term occurrences grouped into postings by term with numpy.
+"""Engine, writing: the text fields' term occurrences grouped into postings by term with numpy.
 
 Whoosh's writer handles every posting with a few Python calls, and a 6 KB post makes ~2,900 of
 them. Here a post's terms arrive as arrays (textarrays.py); a batch of posts is sorted by term in
 one call and reduced to postings (weights, packed positions) by array operations and written out
-as a run; the runs are merged a range of terms at a time for bulkwrite.py to write.
+as a run; the runs are merged a range of terms at a time for segment.py to write.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Index stage, part two: full and incremental reindex of a posts folder.
+"""Engine, writing: full and incremental reindex of a posts folder into Whoosh generations.
 
 A full build writes a new generation beside the current one, in up to `procs` processes that each
 write one Whoosh segment, and swaps it in atomically. An incremental run hashes every file and

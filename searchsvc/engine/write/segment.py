@@ -1,4 +1,4 @@
-"""Index stage: segment files written from postings grouped by term (textpool.py), as
+"""Engine, writing: segment files written from postings grouped by term (pool.py), as
 codec.InliningCodec writes them: only the per-term work of the format is left to Python."""
 
 from __future__ import annotations
