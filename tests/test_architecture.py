@@ -29,7 +29,7 @@ OWNERS = {
     "waitress": ("searchsvc.serving",),
     "watchfiles": ("searchsvc.watch",),
 }
-MAX_LINES = 650  # the codec module is the one still over ~300 lines: it holds four structures (issue 16)
+MAX_LINES = 360  # "modules under ~300 lines": cli.py (every command's options) and permalinks.py (three generators) are the largest
 
 
 def modules() -> dict[str, Path]:

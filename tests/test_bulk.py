@@ -14,9 +14,11 @@ import pytest
 from test_search import CASES
 from whoosh import query as wq
 
-from searchsvc.engine.evaluate.arrays import BulkEvaluator, IndexArrays, by_key, top
+from searchsvc.engine.evaluate.arrays import BulkEvaluator
+from searchsvc.engine.evaluate.collect import by_key, top
 from searchsvc.engine.evaluate.queries import build_queries
 from searchsvc.engine.read.searcher import SearchIndex
+from searchsvc.engine.read.tables import IndexArrays
 from searchsvc.engine.run import run_query
 from searchsvc.engine.write.reindex import update_index
 from searchsvc.search.model import make_request

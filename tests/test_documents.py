@@ -9,8 +9,9 @@ import pytest
 from conftest import BIG_DATA_URI, ODD_POSTS, SKIPPED
 
 from searchsvc.ingest.dates import parse_date
+from searchsvc.ingest.frontmatter import as_list
 from searchsvc.ingest.markup import to_text
-from searchsvc.ingest.posts import PostError, as_list, load_post, parse_post
+from searchsvc.ingest.posts import PostError, load_post, parse_post
 from searchsvc.ingest.sites.permalinks import UrlRules
 
 UTC = dt.timezone.utc

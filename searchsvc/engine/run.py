@@ -11,13 +11,8 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from searchsvc.analysis.segment import AnalysisSettings
-from searchsvc.engine.evaluate.arrays import (
-    BulkEvaluator,
-    IndexArrays,
-    Matches,
-    by_key,
-    top,
-)
+from searchsvc.engine.evaluate.arrays import BulkEvaluator, Matches
+from searchsvc.engine.evaluate.collect import by_key, top
 from searchsvc.engine.evaluate.queries import (
     WhooshQueries,
     build_queries,
@@ -25,6 +20,7 @@ from searchsvc.engine.evaluate.queries import (
     word_query,
 )
 from searchsvc.engine.read.searcher import SearchIndex, facet_counts
+from searchsvc.engine.read.tables import IndexArrays
 from searchsvc.search.fallback import narrower_query, words_needed
 from searchsvc.search.hits import make_hit
 from searchsvc.search.model import (

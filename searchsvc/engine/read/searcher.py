@@ -19,8 +19,8 @@ from whoosh.reading import EmptyReader, IndexReader, MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
 from searchsvc.analysis.segment import AnalysisSettings
-from searchsvc.engine.evaluate.arrays import IndexArrays, LruCache, leaf_readers
 from searchsvc.engine.generations import generation_token, open_index, read_settings
+from searchsvc.engine.read.tables import IndexArrays, LruCache, leaf_readers
 from searchsvc.search.model import FACET_LIMIT, FacetCount
 from searchsvc.search.parse import FACET_FIELDS
 

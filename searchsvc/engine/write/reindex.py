@@ -33,9 +33,7 @@ from searchsvc.engine.generations import (
 )
 from searchsvc.engine.schema import build_schema, post_fields
 from searchsvc.engine.write.segment import memory_writer
-from searchsvc.ingest.posts import (
-    iter_post_files,
-)
+from searchsvc.ingest.posts import iter_post_files
 from searchsvc.ingest.scan import (
     FolderChanges,
     Progress,
