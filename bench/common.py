@@ -30,7 +30,8 @@ def scaled_corpus(count: int) -> Path:
 
 def ours_index(posts: Path, index_dir: Path) -> Path:
     """A searchsvc index of the posts, built when missing or made by another schema version."""
-    from searchsvc.engine.generations import IndexMissing, open_index
+    from searchsvc.engine.generations import open_index
+    from searchsvc.search.errors import IndexMissing
     from searchsvc.engine.write.reindex import update_index
 
     try:
@@ -121,3 +122,63 @@ def save(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     return path
+
+
+_FULL_WIDTH = {c: chr(ord(c) + 0xFEE0) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
+_RUN = re.compile(r"[\u4e00-\u9fff]{12,}")
+_MIXED = re.compile(r"[\u4e00-\u9fff0-9A-Za-z]{6,12}")
+READER_CLASSES = ("title", "sentence", "passage", "paste-2000", "fragment", "fragment-trad", "fragment-fullwidth",
+                  "rare-words", "quoted", "1-char", "filter", "newest")
+
+
+def reader_mix(posts: Path, per_class: int = 20, seed: int = 5) -> list[tuple[str, dict[str, Any]]]:
+    """(class, request parameters) pairs of what readers type, drawn from the posts themselves: a
+    pasted title; a pasted sentence of 20-60 characters and a passage of 200-400; a paste near
+    the 2,000-character cap; a 6-12 character fragment, also in traditional characters and with
+    its digits and letters full-width; two or three of a post's rarest words; a quoted fragment;
+    one character; a word within a category; a word, newest first."""
+    import opencc
+
+    from searchsvc.analysis.segment import segment
+    from searchsvc.ingest.posts import iter_post_files, load_post
+
+    s2t = opencc.OpenCC("s2t")
+    rng = random.Random(seed)
+    paths = sorted(iter_post_files(posts))
+    sample = [load_post(p, posts) for p in rng.sample(paths, min(300, len(paths)))]
+    words_of = {p.id: {w for w, *_ in segment(p.body, False) if re.fullmatch(r"[\u4e00-\u9fff]{2,}", w)} for p in sample}
+    df: dict[str, int] = {}
+    for words in words_of.values():
+        for w in words:
+            df[w] = df.get(w, 0) + 1
+    mixed = [m for p in sample for m in _MIXED.findall(p.body) if re.search(r"[0-9A-Za-z]", m) and re.search(r"[\u4e00-\u9fff]", m)]
+    categories = sorted({c for p in sample for c in p.categories})
+
+    def stretch(text: str, low: int, high: int) -> str:
+        size = min(len(text), rng.randint(low, high))
+        start = rng.randrange(len(text) - size + 1)
+        return text[start:start + size].strip()
+
+    mix: list[tuple[str, dict[str, Any]]] = []
+    for _ in range(per_class):
+        post = rng.choice([p for p in sample if len(p.body) > 2200])
+        body = " ".join(post.body.split())
+        run = rng.choice(_RUN.findall(post.body) or [post.title])
+        frag = stretch(run, 6, 12)
+        common_words = sorted(words_of[post.id], key=lambda w: -df[w])[:30]
+        rare = sorted(words_of[post.id], key=lambda w: (df[w], w))[:rng.randint(2, 3)]
+        mix += [
+            ("title", {"q": post.title}),
+            ("sentence", {"q": stretch(body, 20, 60)}),
+            ("passage", {"q": stretch(body, 200, 400)}),
+            ("paste-2000", {"q": stretch(body, 1900, 2000)}),
+            ("fragment", {"q": frag}),
+            ("fragment-trad", {"q": s2t.convert(frag)}),
+            ("fragment-fullwidth", {"q": "".join(_FULL_WIDTH.get(c, c) for c in rng.choice(mixed))} if mixed else {"q": frag}),
+            ("rare-words", {"q": " ".join(rare)}),
+            ("quoted", {"q": f'"{frag}"'}),
+            ("1-char", {"q": rng.choice(frag)}),
+            ("filter", {"q": rng.choice(common_words), "category": rng.choice(categories)}),
+            ("newest", {"q": rng.choice(common_words), "sort": "newest"}),
+        ]
+    return mix

@@ -132,7 +132,7 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
         super().add_postings(schema, _length_cache(lengths), items)
 
     def add_terms(self, schema: Schema, lengths: Any, terms: Iterator[TermPostings]) -> None:
-        """add_postings for postings grouped by term (a PostingTable's): one call per term, not
+        """add_postings for postings grouped by term (a PostingPool's): one call per term, not
         several per posting. Writes the same files."""
         cache = _length_cache(lengths)
         lastfn = None

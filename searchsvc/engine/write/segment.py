@@ -129,7 +129,7 @@ def _term_heads(chunk: Chunk, length_bytes: np.ndarray, inlinelimit: int) -> byt
 RunRecord = tuple[str, bytes, bytes, bytes, "list[bytes] | None"]  # docnums and weights as array bytes
 
 
-class PostingTable:
+class PostingPool:
     """Postings grouped by field and term as they arrive, in compact arrays.
 
     Whoosh's pool keeps one 5-tuple per posting and, past `limitmb`, pickles each one to a run
@@ -231,7 +231,7 @@ def _read_run(path: Path) -> Iterator[RunRecord]:
 
 class _TableWriter(SegmentWriter):  # type: ignore[misc]
     """A SegmentWriter whose text fields (analyzed by our tokenizers) go to a TextPool as arrays;
-    other fields, and postings of segments being merged, go to its pool, a PostingTable."""
+    other fields, and postings of segments being merged, go to its pool, a PostingPool."""
 
     text_pool: TextPool
     text_fields: dict[str, tuple[str, bool]]  # field -> (TextColumns attribute, keeps positions)
@@ -314,12 +314,12 @@ def _text_kind(field: Any) -> tuple[str, bool] | None:
 
 
 def memory_writer(ix: Index, limitmb: int = 128) -> SegmentWriter:
-    """A SegmentWriter with a TextPool and a PostingTable for its pools (see there). Not compound:
+    """A SegmentWriter with a TextPool and a PostingPool for its pools (see there). Not compound:
     Whoosh reads a compound segment by copying each part into a BytesIO, so every open reader
     would hold the whole index in memory (470 MB at 10k posts, per thread)."""
     writer = _TableWriter(ix, limitmb=limitmb, codec=InliningCodec(), compound=False)
     writer.pool.cleanup()
-    writer.pool = PostingTable(Path(ix.storage.folder), limitmb)
+    writer.pool = PostingPool(Path(ix.storage.folder), limitmb)
     writer.text_pool = TextPool(Path(ix.storage.folder), limitmb)
     writer.text_fields = {name: kind for name, field in ix.schema.items() if (kind := _text_kind(field)) is not None}
     return writer
