@@ -29,7 +29,7 @@ from searchsvc.ingest.sites.permalinks import DEFAULT_PERMALINK, UrlRules
 from searchsvc.search.errors import IndexMissing
 from searchsvc.search.model import SearchRequest, make_request
 from searchsvc.search.parse import QueryError
-from searchsvc.serving import fork, limit_malloc_arenas, serve_forever, stop
+from searchsvc.serving import cpu_count, fork, limit_malloc_arenas, serve_forever, stop
 from searchsvc.watch import WatchedSource, watch_index
 
 DEFAULT_INDEX = "index"
@@ -305,8 +305,8 @@ def _terminal_marks(snippet_html: str) -> str:
 @click.option("--port", envvar="SEARCHSVC_PORT", default=5000, show_default=True, type=int)
 @click.option("--threads", envvar="SEARCHSVC_THREADS", default=4, show_default=True, type=int,
               help="Threads per worker process.")
-@click.option("--workers", envvar="SEARCHSVC_WORKERS", default=1, show_default=True, type=int,
-              help="Worker processes sharing the port: one Python process uses one core.")
+@click.option("--workers", envvar="SEARCHSVC_WORKERS", default=lambda: cpu_count(), show_default="one per CPU",
+              type=click.IntRange(min=1), help="Worker processes sharing the port: one Python process uses one core.")
 @click.option("--pin/--no-pin", envvar="SEARCHSVC_PIN", default=True, show_default=True,
               help="Keep each of 2 or more workers on a CPU of its own, when there is one for each.")
 @click.option("--cache", envvar="SEARCHSVC_RESULT_CACHE", default=256, show_default=True, type=int,

@@ -36,6 +36,11 @@ def limit_malloc_arenas() -> None:
     mallopt(-1, 4 * 1024 * 1024)  # M_TRIM_THRESHOLD
 
 
+def cpu_count() -> int:
+    """The CPUs this process may run on (a container or taskset may allow fewer than the machine has)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def serve_forever(listener: socket.socket, config: dict[str, Any], threads: int, workers: int,
                   pin: bool = True) -> None:
     """Serve the app built from `config` in this process, or in `workers` forked processes, each

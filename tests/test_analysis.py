@@ -153,3 +153,27 @@ def test_quoted_phrase_is_found(ram_index: object) -> None:
         assert [h["id"] for h in s.search(wq.Phrase("body", ["人工智能", "改变"]))] == ["a"]
         assert [h["id"] for h in s.search(substring_query("body", "工智能改"))] == ["a"]
         assert [h["id"] for h in s.search(wq.Term("body", "智能"))] in (["a", "b"], ["b", "a"])
+
+
+def test_unit_text_finds_a_phrase_exactly_where_its_units_are_consecutive() -> None:
+    """count_phrase on unit texts (how a long phrase is confirmed on a post's stored text) counts
+    what consecutive positions of substring_units count, on random strings of CJK characters,
+    Latin letters, digits, spaces, punctuation and characters that normalization changes."""
+    import random
+
+    from searchsvc.analysis.units import count_phrase, substring_units, unit_text
+    from searchsvc.search.plan import substring_plan
+
+    alphabet = list("数据库存储的是數") + list("ab1Z") + [" ", "，", "_", "-", "Ａ", "\u200b", "…"]
+    rng = random.Random(1)
+    checked = 0
+    for _ in range(20000):
+        hay = normalize("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))))
+        plan = substring_plan(normalize("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))))
+        if plan is None or plan.single_char:
+            continue
+        units, phrase = [u for u, _, _ in substring_units(hay)], list(plan.units)
+        expected = sum(units[i:i + len(phrase)] == phrase for i in range(len(units) - len(phrase) + 1))
+        assert count_phrase(unit_text(hay), phrase) == expected, (hay, phrase)
+        checked += 1
+    assert checked > 15000

@@ -97,3 +97,13 @@ def test_workers_each_keep_a_cpu_of_their_own(sample_index_dir: Path, pin: bool)
         if pin and len(allowed) >= 2:
             assert got[0] != got[1] and all(len(s) == 1 for s in got)
         assert server.json("/healthz")["status"] == "ok"
+
+
+def test_serve_starts_one_worker_per_cpu_by_default(sample_index_dir: Path) -> None:
+    from searchsvc.serving import cpu_count
+
+    with Server(sample_index_dir) as server:
+        pid = server.proc.pid
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        assert len(children) == (cpu_count() if cpu_count() > 1 else 0)
+        assert server.json("/api/search?" + urllib.parse.urlencode({"q": "西湖"}))["total"] >= 1

@@ -173,7 +173,7 @@ def test_watch_a_site_follows_its_configuration(tmp_path: Path) -> None:
 
 def test_serve_watch(sample_posts: Path, tmp_path: Path) -> None:
     index = tmp_path / "index"  # none yet: serve --watch builds it before serving
-    with Server(index, extra=("--watch", "--posts", str(sample_posts))) as server:
+    with Server(index, extra=("--watch", "--posts", str(sample_posts), "--workers", "1")) as server:  # the watcher: its one child
         assert server.json("/api/search?q=" + quote("人工智能"))["total"] == 2
         save_like_an_editor(sample_posts / "served.md", POST.format(title="在线", body="服务中保存的文章写到极光。"))
         took = wait_until(lambda: server.json("/api/search?q=" + quote("极光"))["total"] == 1)

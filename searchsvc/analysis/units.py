@@ -44,3 +44,50 @@ def substring_units(norm: str) -> list[tuple[str, int, int]]:
 
 def cjk_chars(norm: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in CJK.finditer(norm)]
+
+
+# The unit text: the units' runs (a CJK run, or a run of other letters and digits) one space
+# apart, whatever separated them. A phrase of units occurs in a text exactly where the unit text
+# of the phrase occurs in the unit text of the text, with a run of other letters at either end
+# of the phrase starting or ending a run there (count_phrase): checked on a post's stored text,
+# a long phrase needs no positions of its every unit.
+_NOT_UNIT = re.compile(r"[\W_]+")
+_SCRIPT_CHANGE = re.compile(f"(?<=[{CJK_RANGES}])(?=[^\\W_{CJK_RANGES}])|(?<=[^\\W_{CJK_RANGES}])(?=[{CJK_RANGES}])")
+
+
+def unit_text(norm: str) -> str:
+    """Normalized text as its runs of units, one space apart."""
+    return _SCRIPT_CHANGE.sub(" ", _NOT_UNIT.sub(" ", norm)).strip()
+
+
+def phrase_text(units: list[str] | tuple[str, ...]) -> str:
+    """The unit text of a phrase of consecutive units (substring_units' terms). After a bigram,
+    a unit starting with its second character continues the same CJK run (a gap between would
+    have left that character as a unit of its own); every other pair of units is two runs."""
+    out = units[0] if units else ""
+    for before, unit in zip(units, units[1:]):
+        if len(before) == 2 and CJK.match(before[1]) and unit[0] == before[1] and CJK.match(unit[0]):
+            out += unit[1:]
+        else:
+            out += " " + unit
+    return out
+
+
+def count_phrase(text: str, units: list[str] | tuple[str, ...]) -> int:
+    """How many times the phrase of `units` starts in the unit text `text` (overlaps counted, as
+    positions count them). At the phrase's edges a run of other letters must be a whole run of
+    the text, and a last unit of one CJK character must end a CJK run there (that is where
+    substring_units makes a character a unit of its own)."""
+    phrase = phrase_text(units)
+    if not phrase:
+        return 0
+    open_start = not CJK.match(units[0][0])
+    open_end = not CJK.match(units[-1][0]) or len(units[-1]) == 1
+    found = 0
+    at = text.find(phrase)
+    while at >= 0:
+        end = at + len(phrase)
+        if (not open_start or at == 0 or text[at - 1] == " ") and (not open_end or end == len(text) or text[end] == " "):
+            found += 1
+        at = text.find(phrase, at + 1)
+    return found

@@ -21,7 +21,7 @@ from searchsvc.engine.evaluate.queries import (
 )
 from searchsvc.engine.read.searcher import SearchIndex, facet_counts
 from searchsvc.engine.read.tables import IndexArrays
-from searchsvc.search.fallback import narrower_query, words_needed
+from searchsvc.search.fallback import narrower_query, suggests, words_needed
 from searchsvc.search.hits import make_hit
 from searchsvc.search.model import (
     MAX_PER_PAGE,
@@ -82,16 +82,36 @@ def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, p
     first = (request.page - 1) * request.per_page
     limit = request.page * request.per_page
     ranked = plan.ranked and request.sort == "relevance"
+    tiers = _tiers(evaluator, plan, matches) if ranked and total else None
     if ranked:
-        docs = top(matches, limit)
+        docs = top(matches, limit, tiers)
     else:  # by date; a filter alone has nothing to rank by, so it lists the newest first
         docs = by_key(matches, arrays.keys("date"), limit, reverse=request.sort != "oldest")
-    hits = tuple(_hit(searcher, int(d), float(matches.score[d]), parsed, request, analysis, ranked)
-                 for d in docs[first:limit])
-    if ranked:  # equal scores: the newer post first
-        hits = tuple(sorted(hits, key=lambda h: (-h.score, -h.date.timestamp())))
+    page = [int(d) for d in docs[first:limit]]
+    hits = tuple(_hit(searcher, d, float(matches.score[d]), parsed, request, analysis, ranked) for d in page)
+    if ranked:  # equal tiers and scores: the newer post first
+        rank = {h.id: int(tiers[d]) if tiers is not None else 0 for h, d in zip(hits, page)}
+        hits = tuple(sorted(hits, key=lambda h: (-rank[h.id], -h.score, -h.date.timestamp())))
     facets = facet_counts(arrays, evaluator.leaves, matches.mask) if total else empty
     return SearchResult(request, total, pages, _ms(started), hits, facets, suggestion, partial)
+
+
+def _tiers(evaluator: BulkEvaluator, plan: WhooshQueries, matches: Matches) -> np.ndarray | None:
+    """Each matching post's tier, which ranks it before its score does: two for every verbatim
+    text of the query it holds, one for a title that is the query. None when no post has one."""
+    if not plan.verbatim and plan.exact_title is None:
+        return None
+    docs = np.flatnonzero(matches.mask)
+    rank = np.zeros(len(docs), dtype=np.int16)
+    for q in plan.verbatim:
+        rank += 2 * evaluator.evaluate_in(q, docs)[0]
+    if plan.exact_title is not None:
+        rank += evaluator.evaluate_in(plan.exact_title, docs)[0]
+    if not rank.any():
+        return None
+    tiers = np.zeros(len(matches.mask), dtype=np.int16)
+    tiers[docs] = rank
+    return tiers
 
 
 def _ms(started: float) -> float:
@@ -104,16 +124,22 @@ def _three_quarters(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: WhooshQ
     need = words_needed(parsed)
     if need is None:
         return None
-    counts = sum(evaluator.evaluate(plan.combined(w)).mask.astype(np.int32) for w in words)
-    matches = evaluator.evaluate(plan.combined(wq.Or(list(words))))
-    matches.mask &= counts >= need
-    matches.score[~matches.mask] = 0.0
+    # A post with `need` of the words holds at least one of any len(words) - need + 1 of them:
+    # the rarest that many give the candidates, and only those are counted.
+    rarest = sorted(words, key=evaluator.estimate)[:len(words) - need + 1]
+    docs = np.flatnonzero(evaluator.evaluate(plan.combined(wq.Or(rarest))).mask)
+    counts = sum(evaluator.evaluate_in(plan.combined(w), docs)[0].astype(np.int32) for w in words)
+    mask, score = evaluator.evaluate_in(plan.combined(wq.Or(list(words))), docs)
+    mask &= counts >= need
+    score[~mask] = 0.0
+    matches = evaluator.empty()
+    matches.mask[docs], matches.score[docs] = mask, score
     return matches
 
 
 def _suggest(evaluator: BulkEvaluator, parsed: ParsedQuery, plan: WhooshQueries) -> str | None:
     """A narrower query that matches: drop the typed words that match nothing, then the rarest."""
-    if len(parsed.groups) < 2:
+    if not suggests(parsed):
         return None
 
     def group_query(words: tuple[str, ...]) -> wq.Query:

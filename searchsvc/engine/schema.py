@@ -19,6 +19,9 @@ from searchsvc.engine.tokenizers import (
 )
 from searchsvc.ingest.posts import Post
 
+# The stored field holding a substring field's text, where a long phrase is confirmed.
+STORED_TEXT = {"title_sub": "title", "body_sub": "text"}
+
 
 class PackedPositions(Positions):  # type: ignore[misc]
     """Positions as a packed array of deltas: 3 bytes for the usual single position, not Whoosh's

@@ -47,8 +47,9 @@ def substring_plan(text: str) -> SubstringPlan | None:
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """One request as the engine sees it. Every word and phrase must match; `verbatim` texts (the
-    typed chunks of several words) and an `exact_title` rank higher; `excluded` texts remove a
+    """One request as the engine sees it. Every word and phrase must match; posts holding the
+    `verbatim` text (the longest typed chunk of several words) rank above all others, then those
+    whose title is `exact_title`; `excluded` texts remove a
     post; `filters` (facet, value) and the date range narrow."""
 
     words: tuple[str, ...] = ()
@@ -78,7 +79,7 @@ class QueryPlan:
 def plan_query(parsed: ParsedQuery, request: SearchRequest | None = None) -> QueryPlan:
     date_from, date_to = request.date_range if request else (None, None)
     return QueryPlan(
-        words=parsed.words, phrases=parsed.phrases, verbatim=parsed.chunks, exact_title=parsed.plain,
+        words=parsed.words, phrases=parsed.phrases, verbatim=(max(parsed.chunks, key=len),) if parsed.chunks else (), exact_title=parsed.plain,
         excluded=parsed.excluded, filters=parsed.filters + (request.filters if request else ()),
         date_from=date_from, date_to=date_to,
     )

@@ -3,7 +3,7 @@ Whoosh backend, with Typesense finding, counting and ranking.
 
 Every word is a phrase of its substring tokens (or a single character), so matching is exact
 substring matching as in Whoosh. Posts holding the typed text verbatim come first: they are a
-first tier, searched apart from the rest, as Whoosh's verbatim boost puts them on top.
+first tier, searched apart from the rest, as the Whoosh engine ranks them in a tier of their own.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from searchsvc.backends.typesense.index import (
     unavailable,
 )
 from searchsvc.search.errors import IndexMissing
-from searchsvc.search.fallback import narrower_query, words_needed
+from searchsvc.search.fallback import narrower_query, suggests, words_needed
 from searchsvc.search.hits import make_hit
 from searchsvc.search.model import (
     FACET_KEYS,
@@ -97,7 +97,7 @@ def build_ts_plan(plan: QueryPlan, request: SearchRequest) -> TypesensePlan | No
     base = " ".join(required + excluded) if required else "*"
     tiers = [base]
     chunks = [c for c in plan.verbatim if word_terms(c)]
-    if required and chunks:  # posts holding the first chunk verbatim, then the others
+    if required and chunks:  # posts holding the verbatim text first, then the others
         chunk = word_terms(max(chunks, key=len))
         verbatim = " ".join(chunk)
         tiers = [f"{base} {verbatim}", f"{base} -{chunk[0]}"] if chunk[0].startswith('"') else [base]
@@ -233,7 +233,7 @@ class TypesenseSearch:
         return [by_id[d] for d in page_ids if d in by_id], len(order), _facets([got[0]]), True
 
     def _suggest(self, parsed: ParsedQuery, plan: TypesensePlan) -> str | None:
-        if len(parsed.groups) < 2:
+        if not suggests(parsed):
             return None
 
         def q_of(groups: list[tuple[str, tuple[str, ...]]]) -> dict[str, Any]:

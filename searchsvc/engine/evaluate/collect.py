@@ -8,14 +8,28 @@ import numpy as np
 from searchsvc.engine.evaluate.arrays import Matches
 
 
-def top(matches: Matches, limit: int) -> np.ndarray:
-    """The `limit` best documents, by score then document number (as Whoosh's top collector)."""
+def top(matches: Matches, limit: int, tiers: np.ndarray | None = None) -> np.ndarray:
+    """The `limit` best documents: by tier (higher first, when `tiers` gives each document one),
+    then by score, then by document number (as Whoosh's top collector)."""
     docs = np.flatnonzero(matches.mask)
+    if tiers is None or not tiers[docs].any():
+        return _best(docs, matches.score, limit)
+    ranks = tiers[docs]
+    out: list[np.ndarray] = []
+    for tier in np.unique(ranks)[::-1]:
+        best = _best(docs[ranks == tier], matches.score, limit - sum(map(len, out)))
+        out.append(best)
+        if sum(map(len, out)) >= limit:
+            break
+    return np.concatenate(out)
+
+
+def _best(docs: np.ndarray, score: np.ndarray, limit: int) -> np.ndarray:
     if len(docs) > limit:
-        scores = matches.score[docs]
+        scores = score[docs]
         kth = np.partition(scores, len(docs) - limit)[len(docs) - limit]
         docs = docs[scores >= kth]
-    order = np.lexsort((docs, -matches.score[docs]))
+    order = np.lexsort((docs, -score[docs]))
     return docs[order[:limit]]  # type: ignore[no-any-return]
 
 

@@ -13,8 +13,6 @@ from searchsvc.engine.evaluate.substring import Substring
 from searchsvc.search.plan import QueryPlan, substring_plan
 
 TITLE_BOOST = 3.0
-VERBATIM_BOOST = 25.0
-EXACT_TITLE_BOOST = 25.0
 
 
 def substring_query(prefix: str, text: str, boost: float = 1.0) -> wq.Query:
@@ -70,19 +68,20 @@ def filter_query(
 
 @dataclass(frozen=True)
 class WhooshQueries:
-    """The Whoosh queries for one plan: what must match, what ranks higher, what filters."""
+    """The Whoosh queries for one plan: what must match, what filters and excludes, and the tiers
+    that rank matches before their scores do: each verbatim text held (title or body), then the
+    exact title."""
 
     required: wq.Query
-    boost: wq.Query | None
     exclude: wq.Query | None
     filters: wq.Query | None
     words: tuple[wq.Query, ...] = field(default=())
+    verbatim: tuple[wq.Query, ...] = field(default=())
+    exact_title: wq.Query | None = None
     ranked: bool = True  # False when only filters were given: nothing to rank by
 
     def combined(self, required: wq.Query | None = None) -> wq.Query:
         q = required or self.required
-        if self.boost is not None:
-            q = wq.AndMaybe(q, self.boost)
         if self.filters is not None:
             q = wq.And([q, self.filters])
         if self.exclude is not None:
@@ -90,7 +89,8 @@ class WhooshQueries:
         return q
 
     def __str__(self) -> str:
-        return str(self.combined())
+        tiers = list(self.verbatim) + ([self.exact_title] if self.exact_title is not None else [])
+        return str(self.combined()) + "".join(f" TIER({t})" for t in tiers)
 
 
 def build_queries(plan: QueryPlan) -> WhooshQueries:
@@ -103,17 +103,14 @@ def build_queries(plan: QueryPlan) -> WhooshQueries:
         required = required_parts[0] if len(required_parts) == 1 else wq.And(required_parts)
     elif filters is not None:
         required = wq.Every()  # a filter alone lists every post it admits
-    boosts: list[wq.Query] = []
-    for chunk in plan.verbatim:
-        boosts += [substring_query("title", chunk, VERBATIM_BOOST * TITLE_BOOST), substring_query("body", chunk, VERBATIM_BOOST)]
-    if plan.exact_title:
-        boosts.append(wq.Term("title_exact", plan.exact_title, boost=EXACT_TITLE_BOOST))
     excluded = [phrase_query(e) for e in plan.excluded] + [wq.Term("title", e) for e in plan.excluded]
+    ranked = plan.ranked
     return WhooshQueries(
         required=required,
-        boost=wq.Or(boosts) if boosts else None,
         exclude=wq.Or(excluded) if excluded else None,
         filters=filters,
         words=words,
-        ranked=plan.ranked,
+        verbatim=tuple(phrase_query(chunk) for chunk in plan.verbatim) if ranked else (),
+        exact_title=wq.Term("title_exact", plan.exact_title) if ranked and plan.exact_title else None,
+        ranked=ranked,
     )

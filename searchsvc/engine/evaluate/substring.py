@@ -14,10 +14,13 @@ import numpy as np
 from whoosh import matching
 from whoosh.query import Phrase
 
+from searchsvc.analysis.normalize import normalize
+from searchsvc.analysis.units import count_phrase, unit_text
 from searchsvc.engine.codec.lists import read_postings, take_values
 from searchsvc.engine.codec.positions import start_keys
 from searchsvc.engine.codec.terms import term_info
 from searchsvc.engine.evaluate.bm25 import bm25, length_norms
+from searchsvc.engine.schema import STORED_TEXT
 
 
 class Substring(Phrase):  # type: ignore[misc]
@@ -141,41 +144,71 @@ class _SubstringMatcher(matching.Matcher):  # type: ignore[misc]
         return iter(())
 
 
+# A phrase of more units than LONG is narrowed by the rarest of SAMPLE of its units, spread over
+# it, and once its candidates are CONFIRM or fewer, confirmed on their stored text (a pasted
+# passage has a thousand units, and looking each up in the term table cost 20 us).
+LONG = 12
+SAMPLE = 16
+CONFIRM = 32
+
+
+def sample(units: tuple[str, ...] | list[str]) -> list[str]:
+    """The units a phrase is narrowed by: all of a short one; of a long one, SAMPLE spread over
+    it, its first and last among them."""
+    return [units[i] for i in _sampled(len(units))]
+
+
+def _sampled(count: int) -> list[int]:
+    if count <= LONG:
+        return list(range(count))
+    return sorted({round(k * (count - 1) / (SAMPLE - 1)) for k in range(SAMPLE)})
+
+
 def substring_matches(q: Substring, searcher: Any, lengths: Any,
                       within: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every document the phrase matches (global numbers, deleted ones included), or only those
     among `within` (sorted global numbers) when given, and the score _SubstringMatcher gives it:
     BM25F of the occurrence count, with the idf of the segment's rarest term and the field's
-    lengths (`lengths`, by global document number)."""
+    lengths (`lengths`, by global document number). A long phrase is narrowed by a sample of its
+    units (the rarest of those gives the idf) and confirmed on the candidates' stored text."""
     fieldname = q.fieldname
     if fieldname not in searcher.schema:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     field = searcher.schema[fieldname]
     weighting = searcher.weighting
+    units = list(q.words)
+    picked = _sampled(len(units))
     found_ids, found_scores = [], []
     for sub, offset in searcher.leaf_searchers():
         reader = sub.reader()
-        terms = [field.to_bytes(word) for word in q.words]
+        terms = [field.to_bytes(units[i]) for i in picked]
         infos = [term_info(reader, fieldname, t) for t in terms]
         if not terms or any(info is None for info in infos):
             continue
         dfs = [info.doc_frequency() for info in infos]
-        starts: np.ndarray | None = None
-        for j in sorted(range(len(terms)), key=dfs.__getitem__):
-            docs, _, (blob, sizes) = read_postings(reader, fieldname, terms[j], True, infos[j])
-            if starts is not None:  # only the postings of documents still in the running
-                running = starts >> 32  # sorted
-                docs, blob, sizes = _postings_in(running[np.diff(running, prepend=-1) != 0], docs, blob, sizes)
-            elif within is not None:
-                local = within[(within >= offset) & (within < offset + reader.doc_count_all())] - offset
-                docs, blob, sizes = _postings_in(local, docs, blob, sizes)
-            keys = start_keys(docs, blob, sizes, j)
-            starts = keys if starts is None else _sorted_intersection(starts, keys)
-            if not len(starts):
-                break
+        local = None
+        if within is not None:
+            local = within[(within >= offset) & (within < offset + reader.doc_count_all())] - offset
+        confirm = len(picked) < len(units)
+        starts = _phrase_starts(reader, fieldname, terms, infos, picked, local, confirm)
+        if confirm and starts is not None and len(_runs(starts >> 32)[0]) > CONFIRM:
+            # Too many candidates to read: the rest of the units by their positions, exactly.
+            rest = sorted(set(range(len(units))) - set(picked))
+            rest_terms = [field.to_bytes(units[i]) for i in rest]
+            rest_infos = [term_info(reader, fieldname, t) for t in rest_terms]
+            if any(info is None for info in rest_infos):
+                continue
+            running = _runs(starts >> 32)[0]
+            more = _phrase_starts(reader, fieldname, rest_terms, rest_infos, rest, running, False)
+            starts = _sorted_intersection(starts, more) if more is not None else starts
+            confirm = False
         if starts is None or not len(starts):
             continue
-        docs, counts = np.unique(starts >> 32, return_counts=True)
+        docs, counts = _runs(starts >> 32)
+        if confirm:
+            docs, counts = _confirmed(sub, STORED_TEXT.get(fieldname, ""), docs, units)
+            if not len(docs):
+                continue
         rarest = terms[dfs.index(min(dfs))]  # the first of the rarest, as _SubstringMatcher picks
         scorer = weighting.scorer(sub, fieldname, rarest)
         norms = length_norms(lengths[docs + offset], scorer.avgfl, scorer.B, scorer.K1)
@@ -184,6 +217,47 @@ def substring_matches(q: Substring, searcher: Any, lengths: Any,
     if not found_ids:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     return np.concatenate(found_ids), np.concatenate(found_scores)
+
+
+def _phrase_starts(reader: Any, fieldname: str, terms: list[bytes], infos: list[Any], offsets: list[int],
+                   within: np.ndarray | None, narrow: bool) -> np.ndarray | None:
+    """(document << 32 | phrase start) where every one of `terms` sits at its offset from the
+    start, rarest term first, decoding later terms only in documents still in the running (and
+    only in `within`, sorted local numbers, when given). With `narrow`, it stops once CONFIRM or
+    fewer documents are left."""
+    starts: np.ndarray | None = None
+    for j in sorted(range(len(terms)), key=lambda j: infos[j].doc_frequency()):
+        docs, _, (blob, sizes) = read_postings(reader, fieldname, terms[j], True, infos[j])
+        if starts is not None:  # only the postings of documents still in the running
+            running = starts >> 32  # sorted
+            docs, blob, sizes = _postings_in(running[np.diff(running, prepend=-1) != 0], docs, blob, sizes)
+        elif within is not None:
+            docs, blob, sizes = _postings_in(within, docs, blob, sizes)
+        keys = start_keys(docs, blob, sizes, offsets[j])
+        starts = keys if starts is None else _sorted_intersection(starts, keys)
+        if not len(starts) or (narrow and len(_runs(starts >> 32)[0]) <= CONFIRM):
+            break
+    return starts
+
+
+def _confirmed(sub: Any, stored: str, docs: np.ndarray, units: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates whose stored text holds the phrase, and how many times."""
+    keep, counts = [], []
+    for d in docs.tolist():
+        text = sub.stored_fields(d).get(stored) or ""
+        found = count_phrase(unit_text(normalize(text)), units)
+        if found:
+            keep.append(d)
+            counts.append(found)
+    return np.array(keep, dtype=np.int64), np.array(counts, dtype=np.int64)
+
+
+def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(ordered, return_counts=True) for a sorted array, without sorting it again."""
+    if not len(ordered):
+        return ordered, np.zeros(0, dtype=np.int64)
+    firsts = np.flatnonzero(np.diff(ordered, prepend=ordered[0] - 1))
+    return ordered[firsts], np.diff(np.append(firsts, len(ordered)))
 
 
 def _postings_in(wanted: np.ndarray, docs: np.ndarray, blob: bytes,

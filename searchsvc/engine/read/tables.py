@@ -121,6 +121,21 @@ class IndexArrays:
                 self._facets[fieldname] = found
         return found
 
+    def doc_frequency(self, leaves: list[tuple[Any, int]], fieldname: str, btext: bytes) -> int:
+        """A term's document frequency over the segments (deleted documents included), from the
+        term table once, then from the cache: a plan orders its parts by it."""
+        key = ("df", fieldname, btext)
+        found = self.cache.get(key)
+        if found is None:
+            cached = self.cache.get(("p", fieldname, btext))
+            if cached is not None:
+                found = cached.df
+            else:
+                infos = (term_info(sub, fieldname, btext) for sub, _ in leaves)
+                found = sum(info.doc_frequency() for info in infos if info is not None)
+            self.cache.put(key, found, 64)
+        return found  # type: ignore[no-any-return]
+
     def postings(self, leaves: list[tuple[Any, int]], fieldname: str, btext: bytes, cache: bool = True) -> Postings:
         """A term's postings over the live documents (kept in the cache when `cache`)."""
         key = ("p", fieldname, btext)
