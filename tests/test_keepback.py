@@ -280,6 +280,15 @@ def test_a_post_turned_private_leaves_the_index_and_the_disk_and_comes_back(buil
     assert report.updated == 1 and search(index, SECRET) == []
     assert SECRET.encode() not in index_bytes(index)
 
+    # Editing a post that was encrypted already rewrites no segment: only its abstract was there.
+    segments = {p.name for p in index.rglob("*.pst")}
+    public.write_text("---\ntitle: 公开的文章\ndate: 2024-01-01\npassword: pw\nabstract: 新摘要\n---\n改过的正文。\n",
+                      encoding="utf-8")
+    report = update_index(posts, index, settings=settings)
+    assert report.updated == 1 and segments <= {p.name for p in index.rglob("*.pst")}
+    assert [i for i, _ in search(index, "新摘要")] == ["public.md"]
+    assert update_index(posts, index, settings=settings).unchanged == len(POSTS) - len(KEPT_OUT)
+
 
 def test_changing_the_rules_rebuilds_the_index(built: tuple[Path, Path]) -> None:
     posts, index = built

@@ -18,6 +18,7 @@ from searchsvc.ingest.sites.permalinks import UrlRules
 
 DEFAULT_URLS = UrlRules()
 DEFAULT_KEEP = KeepBack()
+ENCRYPTED_MARK = "e:"
 _NOT_POSTS = frozenset({"node_modules", "_site", "vendor"})  # tools and build output
 POST_SUFFIXES = (".md", ".markdown")
 
@@ -50,7 +51,7 @@ class Post:
     tags: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     image: str = ""
-    content_hash: str = ""
+    content_hash: str = ""  # of the file's bytes; ENCRYPTED_MARK first when only the abstract is indexed
     encrypted: bool = False  # body holds only the abstract: the encrypted text was never read
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -150,7 +151,7 @@ def parse_post(
         tags=tags,
         authors=authors,
         image="" if image.startswith("data:") else image,
-        content_hash=content_hash(raw),
+        content_hash=(ENCRYPTED_MARK if encrypted else "") + content_hash(raw),
         encrypted=encrypted,
         warnings=tuple(warnings),
     )

@@ -18,6 +18,7 @@ from searchsvc.ingest.posts import (
     NotPublished,
     Post,
     PostError,
+    ENCRYPTED_MARK,
     content_hash,
     is_post_path,
     iter_post_files,
@@ -122,7 +123,7 @@ def read_posts(
             existing, seen = incremental
             if post_id in existing and not settings.keep_back.excluded(post_id):
                 try:
-                    unchanged = content_hash(path.read_bytes()) == existing[post_id]
+                    unchanged = content_hash(path.read_bytes()) == existing[post_id].removeprefix(ENCRYPTED_MARK)
                 except OSError:
                     unchanged = False
                 if unchanged:
@@ -184,9 +185,11 @@ class FolderChanges:
 
     @property
     def turned_private(self) -> bool:
-        """Whether an indexed post is kept back now (hidden, excluded, or encrypted): its old text
-        must leave the index's files, not only its live view."""
-        return any(post_id in self.existing for post_id, _ in self.report.kept_back)
+        """Whether a post indexed with its body is kept back now (hidden, excluded, or encrypted):
+        its old text must leave the index's files, not only its live view. One indexed encrypted
+        already (its hash says so) had only its abstract there."""
+        return any(not self.existing.get(post_id, ENCRYPTED_MARK).startswith(ENCRYPTED_MARK)
+                   for post_id, _ in self.report.kept_back)
 
 
 def retired(names: Iterable[str], new: str, previous: str | None) -> list[str]:
