@@ -191,14 +191,14 @@ def substring_matches(q: Substring, searcher: Any, lengths: Any,
             local = within[(within >= offset) & (within < offset + reader.doc_count_all())] - offset
         confirm = len(picked) < len(units)
         starts = _phrase_starts(reader, fieldname, terms, infos, picked, local, confirm)
-        if confirm and starts is not None and len(_runs(starts >> 32)[0]) > CONFIRM:
+        running = _runs(starts >> 32)[0] if confirm and starts is not None else None
+        if starts is not None and running is not None and len(running) > CONFIRM:
             # Too many candidates to read: the rest of the units by their positions, exactly.
             rest = sorted(set(range(len(units))) - set(picked))
             rest_terms = [field.to_bytes(units[i]) for i in rest]
             rest_infos = [term_info(reader, fieldname, t) for t in rest_terms]
             if any(info is None for info in rest_infos):
                 continue
-            running = _runs(starts >> 32)[0]
             more = _phrase_starts(reader, fieldname, rest_terms, rest_infos, rest, running, False)
             starts = _sorted_intersection(starts, more) if more is not None else starts
             confirm = False
@@ -229,8 +229,7 @@ def _phrase_starts(reader: Any, fieldname: str, terms: list[bytes], infos: list[
     for j in sorted(range(len(terms)), key=lambda j: infos[j].doc_frequency()):
         docs, _, (blob, sizes) = read_postings(reader, fieldname, terms[j], True, infos[j])
         if starts is not None:  # only the postings of documents still in the running
-            running = starts >> 32  # sorted
-            docs, blob, sizes = _postings_in(running[np.diff(running, prepend=-1) != 0], docs, blob, sizes)
+            docs, blob, sizes = _postings_in(_runs(starts >> 32)[0], docs, blob, sizes)
         elif within is not None:
             docs, blob, sizes = _postings_in(within, docs, blob, sizes)
         keys = start_keys(docs, blob, sizes, offsets[j])
