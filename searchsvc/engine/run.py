@@ -24,21 +24,13 @@ from searchsvc.engine.read.tables import IndexArrays
 from searchsvc.search.fallback import narrower_query, suggests, words_needed
 from searchsvc.search.hits import make_hit
 from searchsvc.search.model import (
-    MAX_PER_PAGE,
-    SORTS,
     FacetCount,
     Hit,
     SearchRequest,
     SearchResult,
-    make_request,
 )
 from searchsvc.search.parse import FACET_FIELDS, ParsedQuery, parse_query
 from searchsvc.search.plan import plan_query
-
-__all__ = [
-    "MAX_PER_PAGE", "SORTS", "FacetCount", "Hit", "SearchIndex", "SearchRequest", "SearchResult", "make_request",
-    "run_query", "suggest_titles",
-]
 
 
 def run_query(index: SearchIndex, request: SearchRequest) -> SearchResult:
@@ -57,16 +49,14 @@ def run_query(index: SearchIndex, request: SearchRequest) -> SearchResult:
 def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> SearchResult:
     parsed = parse_query(request.q, index.analysis)
     plan = build_queries(plan_query(parsed, request))
-    empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_FIELDS.values()}
     if plan.required is wq.NullQuery:
-        return SearchResult(request, 0, 0, _ms(started), (), empty)
+        return SearchResult(request, 0, 0, _ms(started), (), _no_facets())
     with index.searching() as (searcher, arrays):
         return _evaluate(searcher, arrays, request, parsed, plan, index.analysis, started)
 
 
 def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, parsed: ParsedQuery, plan: WhooshQueries,
               analysis: AnalysisSettings, started: float) -> SearchResult:
-    empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_FIELDS.values()}
     evaluator = BulkEvaluator(searcher, arrays)
     matches = evaluator.evaluate(plan.combined())
     partial = False
@@ -92,7 +82,7 @@ def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, p
     if ranked:  # equal tiers and scores: the newer post first
         rank = {h.id: int(tiers[d]) if tiers is not None else 0 for h, d in zip(hits, page)}
         hits = tuple(sorted(hits, key=lambda h: (-rank[h.id], -h.score, -h.date.timestamp())))
-    facets = facet_counts(arrays, evaluator.leaves, matches.mask) if total else empty
+    facets = facet_counts(arrays, evaluator.leaves, matches.mask) if total else _no_facets()
     return SearchResult(request, total, pages, _ms(started), hits, facets, suggestion, partial)
 
 
@@ -112,6 +102,10 @@ def _tiers(evaluator: BulkEvaluator, plan: WhooshQueries, matches: Matches) -> n
     tiers = np.zeros(len(matches.mask), dtype=np.int16)
     tiers[docs] = rank
     return tiers
+
+
+def _no_facets() -> dict[str, tuple[FacetCount, ...]]:
+    return {name: () for name in FACET_FIELDS.values()}
 
 
 def _ms(started: float) -> float:

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from searchsvc.ingest.posts import (
+    ENCRYPTED_MARK,
     KeptBack,
     NotPublished,
     Post,
     PostError,
-    ENCRYPTED_MARK,
     content_hash,
     is_post_path,
     iter_post_files,
