@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import json
@@ -17,8 +18,9 @@ from typing import Any
 import click
 
 from searchsvc.analysis.normalize import load_tables
+from searchsvc.analysis.pinyin import syllables
 from searchsvc.backends.base import BackendUnavailable, Searcher
-from searchsvc.backends.config import BACKENDS, BackendConfig, has_index, open_searcher
+from searchsvc.backends.config import BACKENDS, BackendConfig, backend_config, has_index, open_searcher
 from searchsvc.backends.config import reindex as run_reindex
 from searchsvc.ingest.keepback import KeepBack, parse_keep_out
 from searchsvc.ingest.posts import PostError, iter_post_files
@@ -40,8 +42,9 @@ def _backend_options(f: Any) -> Any:
     """--index, or --backend typesense and its cluster: passed on as one BackendConfig, `backend`."""
     @functools.wraps(f)
     def command(index_dir: Path, backend_kind: str, nodes: str | None, key_file: Path | None, collection: str,
-                **kwargs: Any) -> Any:
-        return f(backend=_backend(index_dir, backend_kind, nodes, key_file, collection), **kwargs)
+                synonyms: Path | None, **kwargs: Any) -> Any:
+        config = _backend(index_dir, backend_kind, nodes, key_file, collection)
+        return f(backend=dataclasses.replace(config, synonyms=synonyms), **kwargs)
 
     options = [
         click.option("--index", "index_dir", envvar="SEARCHSVC_INDEX", default=DEFAULT_INDEX, show_default=True,
@@ -56,6 +59,8 @@ def _backend_options(f: Any) -> Any:
                      help="File holding the Typesense API key (or set SEARCHSVC_TYPESENSE_API_KEY)."),
         click.option("--collection", envvar="SEARCHSVC_TYPESENSE_COLLECTION", default="searchsvc", show_default=True,
                      help="Typesense alias the posts are searched under."),
+        click.option("--synonyms", envvar="SEARCHSVC_SYNONYMS", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Synonyms file, Solr's format (a, b, c / a => b); read again when it changes."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -63,21 +68,11 @@ def _backend_options(f: Any) -> Any:
 
 
 def _backend(index_dir: Path, kind: str, nodes: str | None, key_file: Path | None, collection: str) -> BackendConfig:
-    if kind == "whoosh":
-        return BackendConfig(index_dir=index_dir)
-    try:
-        from searchsvc.backends.typesense.index import TypesenseConfig
-    except ImportError as exc:
-        raise click.UsageError("the typesense backend needs its client: pip install 'searchsvc[typesense]'") from exc
-
     key = key_file.read_text(encoding="utf-8").strip() if key_file else os.environ.get("SEARCHSVC_TYPESENSE_API_KEY", "")
-    urls = tuple(n.strip() for n in (nodes or "").split(",") if n.strip())
-    if not urls or not key:
-        raise click.UsageError("--backend typesense needs --typesense-nodes and an API key "
-                               "(--typesense-key-file or SEARCHSVC_TYPESENSE_API_KEY).")
-    if not all(u.startswith(("http://", "https://")) and u.rsplit(":", 1)[-1].rstrip("/").isdigit() for u in urls):
-        raise click.UsageError("--typesense-nodes: give each node as http(s)://host:port")
-    return BackendConfig(kind="typesense", index_dir=index_dir, typesense=TypesenseConfig(urls, key, collection))
+    try:
+        return backend_config(index_dir, kind, nodes, key, collection)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 @click.group()
@@ -259,11 +254,12 @@ def open_or_fail(backend: BackendConfig, cache_size: int = 0) -> Searcher:
 @click.option("--category", multiple=True)
 @click.option("--tag", multiple=True)
 @click.option("--author", multiple=True)
+@click.option("--as-typed", is_flag=True, help="Never answer a correction instead of the query.")
 def search(query: str, backend: BackendConfig, as_json: bool, explain: bool, page: str, per_page: str, sort: str,
-           category: tuple[str, ...], tag: tuple[str, ...], author: tuple[str, ...]) -> None:
+           category: tuple[str, ...], tag: tuple[str, ...], author: tuple[str, ...], as_typed: bool) -> None:
     """Search from the terminal."""
-    params = {"q": [query], "page": [page], "per_page": [per_page], "sort": [sort],
-              "category": list(category), "tag": list(tag), "author": list(author)}
+    params = {"q": [query], "page": [page], "per_page": [per_page], "sort": [sort], "category": list(category),
+              "tag": list(tag), "author": list(author), "as_typed": ["1" if as_typed else ""]}
     try:
         request = make_request(params)
     except QueryError as exc:
@@ -286,7 +282,8 @@ def _print_search(searcher: Searcher, request: SearchRequest, as_json: bool, exp
 
         click.echo(json.dumps(result_json(result), ensure_ascii=False, indent=2))
         return
-    click.echo(f"{result.total} results ({result.took_ms} ms)" + (f"; try: {result.suggestion}" if result.suggestion else ""))
+    click.echo((f"showing results for {result.corrected}: " if result.corrected else "") + f"{result.total} results "
+               f"({result.took_ms} ms)" + (f"; try: {result.suggestion}" if result.suggestion else ""))
     for n, hit in enumerate(result.hits, start=(request.page - 1) * request.per_page + 1):
         click.echo(f"{n:>3}. {hit.title}  [{hit.id}]  {hit.date:%Y-%m-%d}  score {hit.score}")
         click.echo("     " + _terminal_marks(hit.snippet_html))
@@ -294,7 +291,6 @@ def _print_search(searcher: Searcher, request: SearchRequest, as_json: bool, exp
 
 def _terminal_marks(snippet_html: str) -> str:
     import html
-
     bold, plain = ("\x1b[1;33m", "\x1b[0m") if sys.stdout.isatty() else ("[", "]")
     return html.unescape(snippet_html.replace("<mark>", bold).replace("</mark>", plain))
 
@@ -332,7 +328,8 @@ def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: i
             _echo_report(run_reindex(backend, source.posts_dir, source.make_settings()), False)
         searcher = open_or_fail(backend)  # fail now with a clear message, not on the first request
         searcher.run(SearchRequest(q="预热 warm"))  # load jieba's dictionary once, before any fork
-        load_tables()  # and the folding array
+        load_tables()  # and the folding array, and pinyin's syllables
+        syllables()
         searcher.close()
         del searcher  # its index arrays would live on in every worker
         gc.collect()

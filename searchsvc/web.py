@@ -85,7 +85,9 @@ def open_app_searcher(app: Flask) -> Searcher:
     first request, so that request does not pay for opening the index."""
     found = app.extensions.get(SEARCHER)
     if found is None:
-        config = app.config["BACKEND"] or BackendConfig(index_dir=Path(app.config["INDEX_DIR"]))
+        synonyms = os.environ.get("SEARCHSVC_SYNONYMS")
+        config = app.config["BACKEND"] or BackendConfig(index_dir=Path(app.config["INDEX_DIR"]),
+                                                        synonyms=Path(synonyms) if synonyms else None)
         found = open_searcher(config, cache_size=app.config["RESULT_CACHE"])
         app.extensions[SEARCHER] = found
     return found  # type: ignore[no-any-return]

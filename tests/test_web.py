@@ -24,7 +24,7 @@ def test_api_search_shape(client: FlaskClient) -> None:
     r = client.get("/api/search", query_string={"q": "人工智能"})
     assert r.status_code == 200 and r.mimetype == "application/json"
     body = r.get_json()
-    assert list(body) == ["query", "total", "page", "per_page", "pages", "took_ms", "hits", "facets", "suggestion", "partial"]
+    assert list(body) == ["query", "total", "page", "per_page", "pages", "took_ms", "hits", "facets", "suggestion", "corrected", "partial"]
     assert (body["query"], body["total"], body["page"], body["per_page"], body["pages"]) == ("人工智能", 2, 1, 10, 1)
     assert isinstance(body["took_ms"], float) and body["suggestion"] is None
     hit = body["hits"][0]

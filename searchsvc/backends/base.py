@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from searchsvc.analysis.segment import AnalysisSettings
+from searchsvc.ingest.lexicon import Lexicon
 from searchsvc.search.model import SearchRequest, SearchResult
+from searchsvc.search.parse import ParsedQuery
 
 
 class BackendUnavailable(Exception):
@@ -15,7 +18,14 @@ class Searcher(Protocol):
     @property
     def site_url(self) -> str: ...  # scheme://host of the public site, "" when unknown
 
+    @property
+    def analysis(self) -> AnalysisSettings: ...
+
     def run(self, request: SearchRequest) -> SearchResult: ...
+
+    def read(self, q: str) -> ParsedQuery: ...  # q as this backend reads it: synonyms and pinyin applied
+
+    def lexicon(self) -> Lexicon | None: ...  # the index's lexicon, None for an index without one
 
     def suggest(self, q: str, limit: int = 8) -> list[tuple[str, str]]: ...
 

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from searchsvc.backends.base import Searcher
+from searchsvc.backends.corrected import Corrected
 from searchsvc.backends.whoosh import WhooshSearcher
 from searchsvc.engine.generations import current_generation
 from searchsvc.engine.write.reindex import update_index
 from searchsvc.ingest.scan import Progress, ReindexReport
 from searchsvc.ingest.settings import IndexSettings
+from searchsvc.search.synonyms import Synonyms
 
 if TYPE_CHECKING:  # the Typesense client is imported only when that backend is used
     from searchsvc.backends.typesense.index import TypesenseConfig
@@ -29,6 +31,7 @@ class BackendConfig:
     kind: str = "whoosh"
     index_dir: Path = Path("index")
     typesense: TypesenseConfig | None = None
+    synonyms: Path | None = None  # the owner's synonyms file (Solr's format), read at query time
 
     def __post_init__(self) -> None:
         if self.kind not in BACKENDS:
@@ -42,14 +45,35 @@ class BackendConfig:
         return f"{self.index_dir}/"
 
 
+def backend_config(index_dir: Path, kind: str, nodes: str | None, key: str, collection: str) -> BackendConfig:
+    """A BackendConfig from the command line's options; ValueError says what is missing or wrong."""
+    if kind == "whoosh":
+        return BackendConfig(index_dir=index_dir)
+    try:
+        from searchsvc.backends.typesense.index import TypesenseConfig
+    except ImportError as exc:
+        raise ValueError("the typesense backend needs its client: pip install 'searchsvc[typesense]'") from exc
+    urls = tuple(n.strip() for n in (nodes or "").split(",") if n.strip())
+    if not urls or not key:
+        raise ValueError("--backend typesense needs --typesense-nodes and an API key "
+                         "(--typesense-key-file or SEARCHSVC_TYPESENSE_API_KEY).")
+    if not all(u.startswith(("http://", "https://")) and u.rsplit(":", 1)[-1].rstrip("/").isdigit() for u in urls):
+        raise ValueError("--typesense-nodes: give each node as http(s)://host:port")
+    return BackendConfig(kind="typesense", index_dir=index_dir, typesense=TypesenseConfig(urls, key, collection))
+
+
 def open_searcher(config: BackendConfig, cache_size: int = 0) -> Searcher:
     """Raises IndexMissing when there is nothing to search yet (and, for Typesense,
     BackendUnavailable when no node answers)."""
+    synonyms = Synonyms(config.synonyms) if config.synonyms else None
+    inner: Searcher
     if config.typesense:
         from searchsvc.backends.typesense.search import TypesenseSearch
 
-        return TypesenseSearch(config.typesense)
-    return WhooshSearcher(config.index_dir, cache_size)
+        inner = TypesenseSearch(config.typesense, config.index_dir, synonyms)
+    else:
+        inner = WhooshSearcher(config.index_dir, cache_size, synonyms)
+    return Corrected(inner)
 
 
 def reindex(

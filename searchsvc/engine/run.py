@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from typing import Callable
 
 import numpy as np
 from whoosh import query as wq
@@ -33,21 +34,24 @@ from searchsvc.search.parse import FACET_FIELDS, ParsedQuery, parse_query
 from searchsvc.search.plan import plan_query
 
 
-def run_query(index: SearchIndex, request: SearchRequest) -> SearchResult:
-    """Parse, plan, match, rank, count facets, page and highlight one request (or reuse it)."""
+Reader = Callable[[str, AnalysisSettings], ParsedQuery]  # the query text -> what it asks for
+
+
+def run_query(index: SearchIndex, request: SearchRequest, read: Reader = parse_query) -> SearchResult:
+    """Read, plan, match, rank, count facets, page and highlight one request (or reuse it)."""
     started = time.perf_counter()
     index.refresh()
     key = (index.generation, request)
     cached = index.cache.get(key) if index.cache.budget else None
     if cached is not None:
         return dataclasses.replace(cached, took_ms=_ms(started))
-    result = _run_query(index, request, started)
+    result = _run_query(index, request, started, read)
     index.cache.put(key, result)
     return result
 
 
-def _run_query(index: SearchIndex, request: SearchRequest, started: float) -> SearchResult:
-    parsed = parse_query(request.q, index.analysis)
+def _run_query(index: SearchIndex, request: SearchRequest, started: float, read: Reader) -> SearchResult:
+    parsed = read(request.q, index.analysis)
     plan = build_queries(plan_query(parsed, request))
     if plan.required is wq.NullQuery:
         return SearchResult(request, 0, 0, _ms(started), (), _no_facets())
@@ -87,19 +91,27 @@ def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, p
 
 
 def _tiers(evaluator: BulkEvaluator, plan: WhooshQueries, matches: Matches) -> np.ndarray | None:
-    """Each matching post's tier, which ranks it before its score does: two for every verbatim
-    text of the query it holds, one for a title that is the query. None when no post has one."""
-    if not plan.verbatim and plan.exact_title is None:
+    """Each matching post's tier, which ranks it before its score does. Most significant: per
+    group of alternatives (in order), how early the first alternative it holds comes; then two
+    for every verbatim text of the query it holds, one for a title that is the query. None when
+    every post has the same."""
+    if not plan.alternatives and not plan.verbatim and plan.exact_title is None:
         return None
     docs = np.flatnonzero(matches.mask)
-    rank = np.zeros(len(docs), dtype=np.int16)
+    rank = np.zeros(len(docs), dtype=np.int32)
+    for group in plan.alternatives:
+        held = np.zeros(len(docs), dtype=np.int32)
+        for place, q in reversed(list(enumerate(group))):  # the earliest one held wins
+            held[evaluator.evaluate_in(q, docs)[0]] = len(group) - place
+        rank = rank * (len(group) + 1) + held
+    rank *= 2 * len(plan.verbatim) + 2
     for q in plan.verbatim:
         rank += 2 * evaluator.evaluate_in(q, docs)[0]
     if plan.exact_title is not None:
         rank += evaluator.evaluate_in(plan.exact_title, docs)[0]
     if not rank.any():
         return None
-    tiers = np.zeros(len(matches.mask), dtype=np.int16)
+    tiers = np.zeros(len(matches.mask), dtype=np.int32)
     tiers[docs] = rank
     return tiers
 
@@ -159,14 +171,15 @@ def _hit(
     )
 
 
-def suggest_titles(index: SearchIndex, q: str, limit: int = 8) -> list[tuple[str, str]]:
-    """Titles holding every word typed so far (as substrings, so 数字经 completes 数字经济)."""
+def suggest_titles(index: SearchIndex, q: str, limit: int = 8, read: Reader = parse_query) -> list[tuple[str, str]]:
+    """Titles holding every word typed so far (as substrings, so 数字经 completes 数字经济; a
+    pinyin run by what it reads as in the titles, so shuzij completes 数字经济 too)."""
     index.refresh()
-    parsed = parse_query(q, index.analysis)
+    parsed = read(q, index.analysis)
     terms = parsed.words + parsed.phrases
-    if not terms:
+    if not terms and not parsed.alternatives:
         return []
-    parts: list[wq.Query] = []
+    parts: list[wq.Query] = [wq.Or([substring_query("title", t) for t in group]) for group in parsed.alternatives]
     for i, term in enumerate(terms):
         options = [wq.Term("title", term), substring_query("title", term)]
         if i == len(terms) - 1 and term.isascii() and term.isalnum():

@@ -12,7 +12,7 @@ from searchsvc.analysis.segment import AnalysisSettings
 from searchsvc.ingest.keepback import KeepBack
 from searchsvc.ingest.sites.permalinks import UrlRules
 
-SCHEMA_VERSION = 5  # 5: what the owner keeps back (encrypted bodies were indexed before)
+SCHEMA_VERSION = 6  # 5: what the owner keeps back (encrypted bodies were indexed before); 6: the lexicon
 
 
 @dataclass(frozen=True)

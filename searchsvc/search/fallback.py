@@ -15,9 +15,10 @@ MAX_GROUPS = 8
 
 def words_needed(parsed: ParsedQuery) -> int | None:
     """How many of the query's words a post needs in the fallback, or None when there is no
-    fallback: a phrase was typed, or three quarters of the words would be all of them."""
+    fallback: a phrase was typed, the query holds alternatives (synonyms, pinyin), or three
+    quarters of the words would be all of them."""
     need = math.ceil(FALLBACK_SHARE * len(parsed.words))
-    if parsed.phrases or len(parsed.words) < 2 or need >= len(parsed.words):
+    if parsed.phrases or parsed.alternatives or len(parsed.words) < 2 or need >= len(parsed.words):
         return None
     return need
 
@@ -26,7 +27,7 @@ def suggests(parsed: ParsedQuery) -> bool:
     """Whether a narrower query is looked for: for two to MAX_GROUPS typed chunks. A pasted
     passage has dozens, and a suggestion that keeps most of them helps no reader (at 100k posts,
     looking for one among 30 chunks took 22 s)."""
-    return 2 <= len(parsed.groups) <= MAX_GROUPS
+    return not parsed.alternatives and 2 <= len(parsed.groups) <= MAX_GROUPS
 
 
 def narrower_query(groups: list[Group], counts: dict[str, int], matches: Callable[[list[Group]], bool]) -> str | None:

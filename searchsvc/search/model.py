@@ -28,6 +28,7 @@ class SearchRequest:
     date_to: dt.date | None = None
     sort: str = "relevance"
     snippet_chars: int = DEFAULT_SNIPPET_CHARS
+    as_typed: bool = False  # never answer a correction instead (the page's "search as typed" link)
 
     @property
     def date_range(self) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -64,6 +65,7 @@ def make_request(params: Mapping[str, list[str]]) -> SearchRequest:
     return SearchRequest(
         q=q, page=page, per_page=per_page, sort=sort, date_from=date_from, date_to=date_to,
         categories=_values(params, "category"), tags=_values(params, "tag"), authors=_values(params, "author"),
+        as_typed=(one("as_typed", "") or "").strip().lower() in ("1", "true", "yes"),
     )
 
 
@@ -121,3 +123,4 @@ class SearchResult:
     facets: Mapping[str, tuple[FacetCount, ...]]
     suggestion: str | None = None
     partial: bool = False  # True when not every word matched (the three-quarters fallback)
+    corrected: str | None = None  # the query answered instead of the typed one, which found nothing

@@ -33,13 +33,16 @@ class ParsedQuery:
     plain: str = ""
     groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
     filters: tuple[tuple[str, str], ...] = ()
+    # Each group must match one of its texts; posts holding an earlier one rank first (the typed
+    # word before its synonyms, a full pinyin reading before initials). See search.understand.
+    alternatives: tuple[tuple[str, ...], ...] = ()
 
     @property
     def highlight_terms(self) -> tuple[str, ...]:
         """Longest first. A single character that jieba split off a longer chunk (的 of 北京的秋天)
         is not marked on its own; one the user typed alone is."""
-        terms = {t for t in self.words + self.phrases + self.chunks if t.strip()}
-        typed_alone = {words[0] for _, words in self.groups if len(words) == 1} | set(self.phrases)
+        terms = {t for t in self.words + self.phrases + self.chunks + sum(self.alternatives, ()) if t.strip()}
+        typed_alone = {words[0] for _, words in self.groups if len(words) == 1} | set(self.phrases) | set(sum(self.alternatives, ()))
         terms = {t for t in terms if len(t) > 1 or not is_cjk(t) or t in typed_alone}
         return tuple(sorted(terms, key=lambda t: (-len(t), t)))
 

@@ -49,11 +49,13 @@ def substring_plan(text: str) -> SubstringPlan | None:
 class QueryPlan:
     """One request as the engine sees it. Every word and phrase must match; posts holding the
     `verbatim` text (the longest typed chunk of several words) rank above all others, then those
-    whose title is `exact_title`; `excluded` texts remove a
+    whose title is `exact_title`. Before both: a post holding an earlier text of an `alternatives`
+    group ranks above one holding only a later one (groups compared in order). `excluded` texts remove a
     post; `filters` (facet, value) and the date range narrow."""
 
     words: tuple[str, ...] = ()
     phrases: tuple[str, ...] = ()
+    alternatives: tuple[tuple[str, ...], ...] = ()  # each must match one of its texts, as a word
     verbatim: tuple[str, ...] = ()
     exact_title: str = ""
     excluded: tuple[str, ...] = ()
@@ -64,7 +66,7 @@ class QueryPlan:
     @property
     def ranked(self) -> bool:
         """False when only filters were given: nothing to rank by."""
-        return bool(self.words or self.phrases)
+        return bool(self.words or self.phrases or self.alternatives)
 
     @property
     def narrowed(self) -> bool:
@@ -79,7 +81,7 @@ class QueryPlan:
 def plan_query(parsed: ParsedQuery, request: SearchRequest | None = None) -> QueryPlan:
     date_from, date_to = request.date_range if request else (None, None)
     return QueryPlan(
-        words=parsed.words, phrases=parsed.phrases, verbatim=(max(parsed.chunks, key=len),) if parsed.chunks else (), exact_title=parsed.plain,
+        words=parsed.words, phrases=parsed.phrases, alternatives=parsed.alternatives, verbatim=(max(parsed.chunks, key=len),) if parsed.chunks else (), exact_title=parsed.plain,
         excluded=parsed.excluded, filters=parsed.filters + (request.filters if request else ()),
         date_from=date_from, date_to=date_to,
     )

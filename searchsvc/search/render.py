@@ -43,5 +43,6 @@ def result_json(result: SearchResult) -> dict[str, Any]:
             for name, counts in result.facets.items()
         },
         "suggestion": result.suggestion,
+        "corrected": result.corrected,
         "partial": result.partial,
     }

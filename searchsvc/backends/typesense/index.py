@@ -19,6 +19,7 @@ from typesense import exceptions as ts_errors
 from searchsvc.analysis.normalize import normalize, normalize_spaced
 from searchsvc.analysis.units import cjk_chars, substring_units
 from searchsvc.backends.base import BackendUnavailable
+from searchsvc.ingest.lexicon import LEXICON, LexiconWriter, remove_lexicon
 from searchsvc.ingest.posts import Post, iter_post_files
 from searchsvc.ingest.scan import (
     FolderChanges,
@@ -31,7 +32,7 @@ from searchsvc.ingest.scan import (
 from searchsvc.ingest.settings import IndexSettings
 from searchsvc.search.errors import IndexMissing
 
-SCHEMA_VERSION = 2  # 2: encrypted posts indexed by their abstract only
+SCHEMA_VERSION = 3  # 2: encrypted posts indexed by their abstract only; 3: the lexicon beside it
 # What the client raises when a node or the cluster cannot answer.
 CLIENT_ERRORS = (ts_errors.TypesenseClientError, httpx.HTTPError, OSError)
 META = "searchsvc_meta"  # one document per generation: the settings it was built with
@@ -170,11 +171,11 @@ def typesense_reindex(
                 full = read_meta(client, current) != settings
             report = ReindexReport(full=full or current is None)
             if report.full:
-                _full_build(client, config, posts_dir, settings, report, progress, current)
+                _full_build(client, config, lock_dir, posts_dir, settings, report, progress, current)
                 expected = report.added
             else:
                 assert current is not None
-                expected = _incremental(client, current, posts_dir, settings, report, progress, changed)
+                expected = _incremental(client, current, lock_dir, posts_dir, settings, report, progress, changed)
             _converge(config, report, expected)
         except CLIENT_ERRORS as exc:
             if isinstance(exc, ts_errors.RequestMalformed):
@@ -184,30 +185,42 @@ def typesense_reindex(
     return report
 
 
+def lexicon_path(folder: Path, collection: str) -> Path:
+    """A collection's lexicon lives on the machine that reindexes, beside the reindex lock."""
+    return folder / f"{collection}.{LEXICON}"
+
+
 def _full_build(
-    client: Any, config: TypesenseConfig, posts_dir: Path, settings: IndexSettings,
+    client: Any, config: TypesenseConfig, folder: Path, posts_dir: Path, settings: IndexSettings,
     report: ReindexReport, progress: Progress | None, previous: str | None,
 ) -> None:
     name = f"{config.collection}_{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}"
     client.collections.create(collection_schema(name))
+    lexicon = LexiconWriter(lexicon_path(folder, name), settings.analysis)
     try:
         paths = iter_post_files(posts_dir, settings.urls.posts_folder_name)
         for batch in _batches(read_posts(posts_dir, paths, settings, report, progress, None)):
             _import(client, name, [post_document(p) for p in batch], "create")
+            for post in batch:
+                lexicon.add(post)
             report.added += len(batch)
+        lexicon.close()
         _write_meta(client, name, settings)
     except BaseException:
+        lexicon.close(commit=False)
+        remove_lexicon(lexicon_path(folder, name))
         client.collections[name].delete()
         raise
     client.aliases.upsert(config.collection, {"collection_name": name})
     report.generation = name
-    _remove_old_collections(client, config.collection, name, previous)
+    _remove_old_collections(client, config.collection, folder, name, previous)
 
 
-def _remove_old_collections(client: Any, alias: str, keep: str, previous: str | None) -> None:
+def _remove_old_collections(client: Any, alias: str, folder: Path, keep: str, previous: str | None) -> None:
     ours = [c["name"] for c in client.collections.retrieve() if c["name"].startswith(alias + "_")
             and c["name"][len(alias) + 1:][:1].isdigit()]
     for name in retired(ours, keep, previous):
+        remove_lexicon(lexicon_path(folder, name))
         client.collections[name].delete()
         try:
             client.collections[META].documents[name].delete()
@@ -216,20 +229,31 @@ def _remove_old_collections(client: Any, alias: str, keep: str, previous: str | 
 
 
 def _incremental(
-    client: Any, collection: str, posts_dir: Path, settings: IndexSettings, report: ReindexReport,
+    client: Any, collection: str, folder: Path, posts_dir: Path, settings: IndexSettings, report: ReindexReport,
     progress: Progress | None, changed: Iterable[str] | None,
 ) -> int:
     """Upserts and deletes; returns how many posts the collection holds now."""
     exported = client.collections[collection].documents.export({"include_fields": "path,hash"})
     existing = {d["path"]: d["hash"] for d in map(json.loads, filter(None, exported.split("\n")))}
     changes = FolderChanges(posts_dir, existing, settings, report, progress, changed)
-    for batch in _batches(changes.posts()):
-        _import(client, collection, [post_document(p) for p in batch], "upsert")
-    for post_id in changes.deleted():
-        try:
-            client.collections[collection].documents[doc_id(post_id)].delete()
-        except ts_errors.ObjectNotFound:
-            pass
+    lexicon = LexiconWriter(lexicon_path(folder, collection), settings.analysis)
+    try:
+        for batch in _batches(changes.posts()):
+            _import(client, collection, [post_document(p) for p in batch], "upsert")
+            lexicon.remove([p.id for p in batch if p.id in existing])
+            for post in batch:
+                lexicon.add(post)
+        deleted = changes.deleted()
+        for post_id in deleted:
+            try:
+                client.collections[collection].documents[doc_id(post_id)].delete()
+            except ts_errors.ObjectNotFound:
+                pass
+        lexicon.remove(deleted)
+    except BaseException:
+        lexicon.close(commit=False)
+        raise
+    lexicon.close()
     report.generation = collection
     return len(existing) + report.added - report.deleted
 

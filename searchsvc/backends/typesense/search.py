@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from searchsvc.analysis.segment import AnalysisSettings
@@ -23,9 +24,11 @@ from searchsvc.backends.typesense.index import (
     CLIENT_ERRORS,
     TypesenseConfig,
     close_client,
+    lexicon_path,
     open_collection,
     unavailable,
 )
+from searchsvc.ingest.lexicon import Lexicon
 from searchsvc.search.errors import IndexMissing
 from searchsvc.search.fallback import narrower_query, suggests, words_needed
 from searchsvc.search.hits import make_hit
@@ -37,13 +40,16 @@ from searchsvc.search.model import (
     SearchRequest,
     SearchResult,
 )
-from searchsvc.search.parse import ParsedQuery, parse_query
+from searchsvc.search.parse import ParsedQuery
 from searchsvc.search.plan import QueryPlan, plan_query, substring_plan
+from searchsvc.search.synonyms import Synonyms
+from searchsvc.search.understand import Understanding
 
 TEXT_FIELDS = "title_sub,title_chr,body_sub,body_chr"
 WEIGHTS = "3,3,1,1"
 STORED = "path,url,title,text,date,categories,tags,authors,image"
 MAX_FALLBACK_SUBSETS = 16
+MAX_ALTERNATIVE_TIERS = 12
 FALLBACK_DEPTH = 250
 
 
@@ -77,13 +83,33 @@ class TypesensePlan:
         return " | ".join(f"q={q!r}" for q in self.tiers) + f" {self.params}"
 
 
+def _alternative_tiers(plan: QueryPlan) -> list[list[str]]:
+    """The terms each alternatives tier adds, in rank order: per group, its i-th text and not the
+    ones before it (so the tiers are disjoint and their counts add up), groups combined in order."""
+    per_group = []
+    for group in plan.alternatives:
+        options, before = [], []
+        for text in group:
+            terms = word_terms(text)
+            if terms:
+                options.append(terms + ["-" + t for t in before])
+                before.append(terms[0])
+        per_group.append(options)
+    if not all(per_group):
+        return []
+    return [sum(combo, []) for combo in itertools.islice(itertools.product(*per_group), MAX_ALTERNATIVE_TIERS)]
+
+
 def build_ts_plan(plan: QueryPlan, request: SearchRequest) -> TypesensePlan | None:
     required = _terms(plan.words + plan.phrases)
+    alternatives = _alternative_tiers(plan) if plan.alternatives else [[]]
+    if not alternatives:
+        return None  # a group none of whose texts can match
     excluded = _exclusions(plan)
     filters = _filter_by(plan)
-    if not required and not filters:
+    if not required and not filters and not plan.alternatives:
         return None
-    ranked = bool(required)
+    ranked = bool(required) or bool(plan.alternatives)
     sort = request.sort if ranked or request.sort != "relevance" else "newest"
     params: dict[str, Any] = {
         "query_by": TEXT_FIELDS, "query_by_weights": WEIGHTS, "prefix": "false", "num_typos": "0",
@@ -94,13 +120,17 @@ def build_ts_plan(plan: QueryPlan, request: SearchRequest) -> TypesensePlan | No
     }
     if filters:
         params["filter_by"] = filters
-    base = " ".join(required + excluded) if required else "*"
-    tiers = [base]
+    tiers = []
     chunks = [c for c in plan.verbatim if word_terms(c)]
-    if required and chunks:  # posts holding the verbatim text first, then the others
-        chunk = word_terms(max(chunks, key=len))
-        verbatim = " ".join(chunk)
-        tiers = [f"{base} {verbatim}", f"{base} -{chunk[0]}"] if chunk[0].startswith('"') else [base]
+    for extra in alternatives:
+        terms = required + extra
+        base = " ".join(terms + excluded) if terms else "*"
+        if terms and chunks:  # posts holding the verbatim text first, then the others
+            chunk = word_terms(max(chunks, key=len))
+            verbatim = " ".join(chunk)
+            tiers += [f"{base} {verbatim}", f"{base} -{chunk[0]}"] if chunk[0].startswith('"') else [base]
+        else:
+            tiers.append(base)
     return TypesensePlan(tuple(tiers), params, ranked)
 
 
@@ -119,13 +149,26 @@ def _filter_by(plan: QueryPlan) -> str:
 class TypesenseSearch:
     """The service's searcher on a Typesense cluster (any node answers; the client fails over)."""
 
-    def __init__(self, config: TypesenseConfig) -> None:
+    def __init__(self, config: TypesenseConfig, folder: Path | None = None, synonyms: Synonyms | None = None) -> None:
         self.config = config
+        self.folder, self.synonyms = folder, synonyms  # folder: where reindex left the lexicon
         self._lock = threading.Lock()
         self._checked = 0.0
+        self._lexicon: tuple[str, Lexicon | None] = ("", None)
         self.client, self.collection, settings = open_collection(config)
         self.analysis: AnalysisSettings = settings.analysis
         self.site_url = settings.urls.site_url
+
+    def lexicon(self) -> Lexicon | None:
+        collection = self.collection
+        if self._lexicon[0] != collection:
+            path = lexicon_path(self.folder, collection) if self.folder else None
+            self._lexicon = (collection, Lexicon(path) if path and path.is_file() else None)
+        return self._lexicon[1]
+
+    def read(self, q: str) -> ParsedQuery:
+        """The query as every backend reads it: with the collection's lexicon and the synonyms."""
+        return Understanding(self.lexicon(), self.synonyms).read(q, self.analysis)
 
     def refresh(self, max_age: float = 2.0) -> None:
         """Notice a full reindex (the alias points at a new collection) for its settings."""
@@ -165,7 +208,7 @@ class TypesenseSearch:
     def run(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
         self.refresh()
-        parsed = parse_query(request.q, self.analysis)
+        parsed = self.read(request.q)
         query = plan_query(parsed, request)
         plan = build_ts_plan(query, request)
         empty: dict[str, tuple[FacetCount, ...]] = {name: () for name in FACET_KEYS}
@@ -256,15 +299,17 @@ class TypesenseSearch:
 
     def suggest(self, q: str, limit: int = 8) -> list[tuple[str, str]]:
         self.refresh()
-        parsed = parse_query(q, self.analysis)
+        parsed = self.read(q)
         terms = _terms(parsed.words + parsed.phrases)
-        if not terms:
+        extras = _alternative_tiers(plan_query(parsed)) if parsed.alternatives else [[]]
+        if not terms and not any(extras):
             return []
-        typing = terms[-1].isascii() and terms[-1].isalnum()
-        result = self._search([{"q": " ".join(terms), "query_by": "title_sub,title_chr", "prefix": str(typing).lower(),
-                                "num_typos": "0", "drop_tokens_threshold": 0, "per_page": limit,
-                                "include_fields": "title,url"}])[0]
-        return [(h["document"]["title"], h["document"]["url"]) for h in result["hits"]]
+        typing = bool(terms) and terms[-1].isascii() and terms[-1].isalnum()
+        results = self._search([{"q": " ".join(terms + extra), "query_by": "title_sub,title_chr",
+                                 "prefix": str(typing).lower(), "num_typos": "0", "drop_tokens_threshold": 0,
+                                 "per_page": limit, "include_fields": "title,url"} for extra in extras])
+        found = dict.fromkeys((h["document"]["title"], h["document"]["url"]) for r in results for h in r["hits"])
+        return list(found)[:limit]
 
     def document_count(self) -> int:
         try:
@@ -273,7 +318,7 @@ class TypesenseSearch:
             raise unavailable(self.config, exc) from None
 
     def explain(self, request: SearchRequest) -> str:
-        parsed = parse_query(request.q, self.analysis)
+        parsed = self.read(request.q)
         return f"parsed: {parsed}\ntypesense: {build_ts_plan(plan_query(parsed, request), request)}"
 
     def close(self) -> None:

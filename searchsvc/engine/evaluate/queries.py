@@ -76,6 +76,7 @@ class WhooshQueries:
     exclude: wq.Query | None
     filters: wq.Query | None
     words: tuple[wq.Query, ...] = field(default=())
+    alternatives: tuple[tuple[wq.Query, ...], ...] = field(default=())
     verbatim: tuple[wq.Query, ...] = field(default=())
     exact_title: wq.Query | None = None
     ranked: bool = True  # False when only filters were given: nothing to rank by
@@ -89,14 +90,17 @@ class WhooshQueries:
         return q
 
     def __str__(self) -> str:
-        tiers = list(self.verbatim) + ([self.exact_title] if self.exact_title is not None else [])
+        tiers = [wq.Or(list(g)) for g in self.alternatives] + list(self.verbatim)
+        tiers += [self.exact_title] if self.exact_title is not None else []
         return str(self.combined()) + "".join(f" TIER({t})" for t in tiers)
 
 
 def build_queries(plan: QueryPlan) -> WhooshQueries:
-    alone = len(plan.words) + len(plan.phrases) == 1 and not plan.narrowed
+    alone = len(plan.words) + len(plan.phrases) + len(plan.alternatives) == 1 and not plan.narrowed
     words = tuple(word_query(w, alone) for w in plan.words)
+    alternatives = tuple(tuple(word_query(t) for t in group) for group in plan.alternatives)
     required_parts = list(words) + [phrase_query(p) for p in plan.phrases]
+    required_parts += [wq.Or(list(group)) if len(group) > 1 else group[0] for group in alternatives]
     filters = filter_query(plan.filters, plan.date_from, plan.date_to)
     required: wq.Query = wq.NullQuery
     if required_parts:
@@ -110,6 +114,7 @@ def build_queries(plan: QueryPlan) -> WhooshQueries:
         exclude=wq.Or(excluded) if excluded else None,
         filters=filters,
         words=words,
+        alternatives=alternatives if ranked else (),
         verbatim=tuple(phrase_query(chunk) for chunk in plan.verbatim) if ranked else (),
         exact_title=wq.Term("title_exact", plan.exact_title) if ranked and plan.exact_title else None,
         ranked=ranked,

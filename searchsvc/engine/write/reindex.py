@@ -33,6 +33,7 @@ from searchsvc.engine.generations import (
 )
 from searchsvc.engine.schema import build_schema, post_fields
 from searchsvc.engine.write.segment import memory_writer
+from searchsvc.ingest.lexicon import LEXICON, LexiconWriter, remove_lexicon
 from searchsvc.ingest.posts import iter_post_files
 from searchsvc.ingest.scan import (
     FolderChanges,
@@ -119,14 +120,18 @@ def _build_part(
     """Index the given files into a new index at target, in this process."""
     ix = whoosh_index.create_in(str(target), build_schema(settings.analysis))
     writer = _writer(ix, limitmb)
+    lexicon = LexiconWriter(target / LEXICON, settings.analysis)
     try:
         for post in read_posts(posts_dir, paths, settings, report, progress, None):
             writer.add_document(**post_fields(post))
+            lexicon.add(post)
             report.added += 1
     except BaseException:
         writer.cancel()
+        lexicon.close(commit=False)
         raise
     writer.commit()
+    lexicon.close()
 
 
 def _part_worker(posts_dir: Path, paths: list[Path], target: Path, settings: IndexSettings, limitmb: int,
@@ -176,6 +181,15 @@ def _build_in_processes(
             if worker.is_alive():
                 worker.terminate()
             worker.join()
+    lexicon = LexiconWriter(gen / LEXICON, settings.analysis)
+    try:
+        for part in parts:
+            lexicon.merge(part / LEXICON)
+            remove_lexicon(part / LEXICON)
+    except BaseException:
+        lexicon.close(commit=False)
+        raise
+    lexicon.close()
     _join_segments(gen, parts, settings)
 
 
@@ -234,19 +248,29 @@ def _incremental(
     ix = whoosh_index.open_dir(str(gen), schema=build_schema(settings.analysis))
     changes = FolderChanges(posts_dir, _existing_hashes(ix), settings, report, progress, changed)
     writer = _writer(ix, limitmb)
+    lexicon = LexiconWriter(gen / LEXICON, settings.analysis)
     try:
         for post in changes.posts():
             if post.id in changes.existing:
                 writer.update_document(**post_fields(post))
+                lexicon.remove([post.id])
             else:
                 writer.add_document(**post_fields(post))
-        for post_id in changes.deleted():
+            lexicon.add(post)
+        deleted = changes.deleted()
+        for post_id in deleted:
             writer.delete_by_term("id", post_id)
+        lexicon.remove(deleted)
     except BaseException:
         writer.cancel()
+        lexicon.close(commit=False)
         raise
     if report.indexed or report.deleted:
+        # The lexicon first: a search that sees the new posts finds their names (a name left over
+        # from a crash between the two commits only finds nothing).
+        lexicon.close()
         writer.commit(mergetype=purge_deleted if changes.turned_private else None)
     else:
+        lexicon.close(commit=False)
         writer.cancel()
     report.generation = gen.name
