@@ -43,13 +43,12 @@ def _prefixes() -> frozenset[str]:
 def _word_readings(word: str) -> tuple[Reading, ...]:
     from pypinyin import Style, pinyin
 
-    out: list[Reading] = []
-    for char, found in zip(word, pinyin(word, style=Style.NORMAL, heteronym=True, errors=lambda s: [[""] for _ in s])):
-        if not is_cjk(char):
-            out.append(())
-            continue
-        out.append(tuple(dict.fromkeys(r for r in found if r and _LATIN_RUN.match(r))))
-    return tuple(out)
+    if not all(is_cjk(c) for c in word):  # a word mixing scripts: each Chinese character alone
+        return tuple(_word_readings(c)[0] if is_cjk(c) else () for c in word)
+    found = pinyin(word, style=Style.NORMAL, heteronym=True)
+    if len(found) != len(word):  # pypinyin kept a character it has no reading for as text
+        return tuple(_word_readings(c)[0] if len(word) > 1 else () for c in word)
+    return tuple(tuple(dict.fromkeys(r for r in readings if _LATIN_RUN.match(r))) for readings in found)
 
 
 def readings(norm: str, analysis: AnalysisSettings = AnalysisSettings()) -> list[Reading]:

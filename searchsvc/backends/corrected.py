@@ -8,9 +8,12 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from searchsvc.analysis.segment import AnalysisSettings
 from searchsvc.backends.base import Searcher
+from searchsvc.ingest.lexicon import Lexicon
 from searchsvc.search.corrections import Correction, corrections, replace_typed
 from searchsvc.search.model import SearchRequest, SearchResult
+from searchsvc.search.parse import ParsedQuery
 
 FEW = 3  # up to this many posts, a correction finding many more is suggested
 MORE = 3  # "many more": at least this many times as many
@@ -27,6 +30,16 @@ class Corrected:
     def site_url(self) -> str:
         return self.inner.site_url
 
+    @property
+    def analysis(self) -> AnalysisSettings:
+        return self.inner.analysis
+
+    def read(self, q: str) -> ParsedQuery:
+        return self.inner.read(q)
+
+    def lexicon(self) -> Lexicon | None:
+        return self.inner.lexicon()
+
     def run(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
         result = self.inner.run(request)
@@ -35,8 +48,13 @@ class Corrected:
         return self._correct(request, result, started)
 
     def _fixes(self, request: SearchRequest) -> list[Correction]:
+        """The corrections to try; scattered characters only when no post holds them verbatim."""
         lexicon = self.inner.lexicon()
-        return corrections(self.inner.read(request.q), lexicon, self.inner.analysis) if lexicon else []
+        found = corrections(self.inner.read(request.q), lexicon, self.inner.analysis) if lexicon else []
+        return [f for f in found if not f.scattered or not self._count(request, f'"{f.typed}"')]
+
+    def _count(self, request: SearchRequest, q: str) -> int:
+        return self.inner.run(dataclasses.replace(request, q=q, page=1, per_page=1)).total
 
     def _best(self, request: SearchRequest, fixes: list[Correction]) -> tuple[str | None, int]:
         """Greedily, word by word: the candidate with which the whole query finds most posts."""
@@ -48,7 +66,7 @@ class Corrected:
                     break
                 text = replace_typed(q, fix.typed, candidate)
                 spent += 1
-                n = self.inner.run(dataclasses.replace(request, q=text, page=1, per_page=1)).total
+                n = self._count(request, text)
                 if n and (best is None or n > best[0]):
                     best = (n, text)
             if best is not None:

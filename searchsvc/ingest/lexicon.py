@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from searchsvc.analysis.normalize import is_cjk, normalize_spaced
 from searchsvc.analysis.pinyin import Reading, initials_of, readings, sound_keys
@@ -70,7 +70,7 @@ def post_words(post: Post, analysis: AnalysisSettings) -> set[str]:
     words: set[str] = set()
     for text in (post.title, post.body, *post.tags, *post.categories, *post.authors):
         norm = normalize_spaced(text)
-        found = [w for w, _, _, _ in segment(norm, False, analysis.engine, analysis.userdict)]
+        found = [w for w, _, _, _ in segment(norm, True, analysis.engine, analysis.userdict)]
         words.update(w for w in found if _wordlike(w))
         if text is post.title:
             words.update(a + b for a, b in zip(found, found[1:]) if _wordlike(a + b) and is_cjk(a[0]))
@@ -196,17 +196,26 @@ class Lexicon:
         if len(key) < 3:
             return iter(())
         quoted = '"' + key.replace('"', '""') + '"'
-        rows = self._db().execute(
+        rows = self._rows(
             f"SELECT DISTINCT r.text, r.posts, r.chars FROM {table} k JOIN readings r ON r.id = k.rowid / {MAX_COMBOS}"
             f" WHERE k.key MATCH ? ORDER BY r.posts DESC LIMIT {MAX_CANDIDATES}", (quoted,))
         return (Name(text, posts, decode(chars)) for text, posts, chars in rows)
 
+    def _rows(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        """All rows at once: a statement left unfinished would hold its snapshot, and this reader
+        would not see the next reindex's commit."""
+        cursor = self._db().execute(sql, args)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
     def holds(self, word: str) -> bool:
-        return self._db().execute("SELECT 1 FROM words WHERE word = ?", (word,)).fetchone() is not None
+        return bool(self._rows("SELECT 1 FROM words WHERE word = ?", (word,)))
 
     def sounding_like(self, key: str, length: int, limit: int = 12) -> list[tuple[str, int]]:
         """Words of `length` characters with this fuzzy sound key, most posts first."""
-        rows = self._db().execute(
+        rows = self._rows(
             "SELECT w.word, w.posts FROM sounds s JOIN words w ON w.word = s.word WHERE s.key = ? AND length(w.word) = ?"
             " ORDER BY w.posts DESC LIMIT ?", (key, length, limit))
         return [(w, n) for w, n in rows]
@@ -214,7 +223,7 @@ class Lexicon:
     def latin_near(self, word: str, limit: int = 12) -> list[tuple[str, int]]:
         """Latin words within one edit (two for words of seven letters or more), most posts first."""
         bound = 2 if len(word) >= 7 else 1
-        rows = self._db().execute(
+        rows = self._rows(
             "SELECT word, posts FROM words WHERE word >= ? AND word < ? AND length(word) BETWEEN ? AND ?",
             (word[0], chr(ord(word[0]) + 1), len(word) - bound, len(word) + bound))
         near = [(w, n) for w, n in rows if w != word and _within(word, w, bound)]

@@ -34,11 +34,10 @@ def corrections(parsed: ParsedQuery, lexicon: Lexicon, analysis: AnalysisSetting
     if not parsed.groups or len(parsed.groups) > MAX_GROUPS:
         return []
     found: list[Correction] = []
-    for chunk, words in parsed.groups:
-        if all(is_cjk(c) for c in chunk) and 2 <= len(chunk) <= MAX_CHUNK and all(len(w) == 1 for w in words) \
-                and not lexicon.holds(chunk):
-            found += _correct(chunk, lexicon, analysis, scattered=True)
-            continue
+    for _, words in parsed.groups:
+        for run in _single_character_runs(words):
+            if not lexicon.holds(run):
+                found += _correct(run, lexicon, analysis, scattered=True)
         for word in words:
             if word not in parsed.words or lexicon.holds(word):
                 continue  # read as pinyin or a synonym already, or held
@@ -48,6 +47,19 @@ def corrections(parsed: ParsedQuery, lexicon: Lexicon, analysis: AnalysisSetting
                 near = tuple(w for w, _ in lexicon.latin_near(word, MAX_CANDIDATES))
                 found += [Correction(word, near)] if near else []
     return found
+
+
+def _single_character_runs(words: tuple[str, ...]) -> list[str]:
+    """Two to MAX_CHUNK Chinese characters in a row that jieba left as single-character words."""
+    runs, current = [], ""
+    for word in words + ("",):
+        if len(word) == 1 and is_cjk(word):
+            current += word
+            continue
+        if 2 <= len(current) <= MAX_CHUNK:
+            runs.append(current)
+        current = ""
+    return runs
 
 
 def _correct(text: str, lexicon: Lexicon, analysis: AnalysisSettings, scattered: bool = False) -> list[Correction]:

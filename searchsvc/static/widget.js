@@ -96,7 +96,8 @@
         item.addEventListener("mousemove", function () { if (active !== i) activate(i); });
         list.appendChild(item);
       });
-      status.textContent = body.total ? "找到 " + body.total + " 篇文章" + (body.partial ? "（部分匹配）" : "")
+      status.textContent = body.corrected ? "已显示“" + body.corrected + "”的结果，找到 " + body.total + " 篇文章"
+        : body.total ? "找到 " + body.total + " 篇文章" + (body.partial ? "（部分匹配）" : "")
         : "没有找到“" + q + "”" + (body.suggestion ? "，试试“" + body.suggestion + "”" : "");
       all.textContent = body.total > body.hits.length ? "查看全部 " + body.total + " 篇 →" : "在搜索页打开 →";
       all.href = service + "/?q=" + encodeURIComponent(q);

@@ -88,7 +88,8 @@ def _alternative_tiers(plan: QueryPlan) -> list[list[str]]:
     ones before it (so the tiers are disjoint and their counts add up), groups combined in order."""
     per_group = []
     for group in plan.alternatives:
-        options, before = [], []
+        options: list[list[str]] = []
+        before: list[str] = []
         for text in group:
             terms = word_terms(text)
             if terms:
