@@ -8,7 +8,13 @@ Query types, each drawn at random (fixed seed) from the sampled posts:
 - quoted: the same fragment in quotes; traditional: the fragment converted to traditional Chinese;
 - rare words: three of the post's rarest jieba words; success when the post is in the top 10;
 - substring / character recall: a random 2-character substring or single character; the share of
-  the posts holding it (found by a brute-force scan of the same text) that the search returns.
+  the posts holding it (found by a brute-force scan of the same text) that the search returns;
+- pinyin full / initials / mixed: two or three consecutive jieba words of a title typed as full
+  pinyin (shuzijingji), initials (szjj) or the first word in hanzi and the rest as initials
+  (数字jj), kept only when that reading is unique among the sampled titles; hit@10;
+- typo: a rare word of the post with one character swapped for the commonest character of the
+  same toneless reading that occurs in no sampled post; success when `corrected` or `suggestion`
+  names the intended word.
 """
 
 from __future__ import annotations
@@ -82,7 +88,68 @@ def make_queries(posts: list[Post], count: int, rng: random.Random) -> dict[str,
             queries["rare words"].append((" ".join(rng.sample(rare, 3)), post.id))
         queries["substring"].append((frag[:2], post.id))
         queries["character"].append((frag[rng.randrange(len(frag))], post.id))
+    queries.update(pinyin_queries(posts, count, rng))
+    queries["typo"] = typo_queries(posts, words_of, df, count, rng)
     return queries
+
+
+PINYIN_KINDS = ("pinyin full", "pinyin initials", "pinyin mixed")
+
+
+def pinyin_queries(posts: list[Post], count: int, rng: random.Random) -> dict[str, list[tuple[str, str]]]:
+    from pypinyin import lazy_pinyin
+
+    titles = {p.id: normalize(p.title) for p in posts}
+    full_of = {pid: "".join(lazy_pinyin(t)) for pid, t in titles.items()}
+    initials_of = {pid: "".join(s[0] for s in lazy_pinyin(t) if s and s.isalpha()) for pid, t in titles.items()}
+    out: dict[str, list[tuple[str, str]]] = {k: [] for k in PINYIN_KINDS}
+    for post in rng.sample(posts, min(count, len(posts))):
+        words = [w for w, *_ in segment(titles[post.id], False) if re.fullmatch(r"[\u4e00-\u9fff]+", w)]
+        if len(words) < 2:
+            continue
+        start = rng.randrange(len(words) - 1)
+        stretch = words[start:start + rng.choice((2, 3))]
+        syllables = [lazy_pinyin(w) for w in stretch]
+        full = "".join(sum(syllables, []))
+        initials = "".join(s[0] for s in sum(syllables, []))
+        mixed_tail = "".join(s[0] for s in sum(syllables[1:], []))
+        if sum(full in f for f in full_of.values()) == 1:
+            out["pinyin full"].append((full, post.id))
+        if len(initials) >= 3 and sum(initials in i for i in initials_of.values()) == 1:
+            out["pinyin initials"].append((initials, post.id))
+        if sum(stretch[0] in t and initials in initials_of[pid] for pid, t in titles.items()) == 1:
+            out["pinyin mixed"].append((stretch[0] + mixed_tail, post.id))
+    return out
+
+
+def typo_queries(posts: list[Post], words_of: dict[str, set[str]], df: Counter[str], count: int,
+                 rng: random.Random) -> list[tuple[str, str]]:
+    """(typo, intended word) pairs."""
+    import jieba
+    from pypinyin import lazy_pinyin
+    from pypinyin.constants import PINYIN_DICT
+    from pypinyin.contrib.tone_convert import to_normal
+
+    jieba.initialize()  # get_FREQ answers 0 before the dictionary is loaded
+    seen = set("".join(normalize(p.title + p.body) for p in posts))
+    by_sound: dict[str, list[str]] = {}
+    for code, readings in PINYIN_DICT.items():
+        char = chr(code)
+        if char not in seen and "\u4e00" <= char <= "\u9fff":
+            by_sound.setdefault(to_normal(readings.split(",")[0]), []).append(char)
+    for chars in by_sound.values():
+        chars.sort(key=lambda c: -jieba.get_FREQ(c, 0))
+    out: list[tuple[str, str]] = []
+    for post in rng.sample(posts, min(count, len(posts))):
+        rare = sorted((w for w in words_of[post.id] if 2 <= len(w) <= 4), key=lambda w: (df[w], w))[:5]
+        if not rare:
+            continue
+        word = rng.choice(rare)
+        at = rng.randrange(len(word))
+        swaps = [c for c in by_sound.get(lazy_pinyin(word[at])[0], []) if jieba.get_FREQ(c, 0)]
+        if swaps:
+            out.append((word[:at] + swaps[0] + word[at + 1:], word))
+    return out
 
 
 def score(kind: str, q: str, target: str, ranked: list[str], texts: dict[str, str], everything: list[str]) -> tuple[float, float]:
@@ -92,7 +159,7 @@ def score(kind: str, q: str, target: str, ranked: list[str], texts: dict[str, st
         truth = {pid for pid, text in texts.items() if needle in text}
         recall = len(truth & set(everything)) / len(truth) if truth else 1.0
         return recall, recall
-    if kind == "rare words":
+    if kind == "rare words" or kind in PINYIN_KINDS:
         rank = ranked.index(target) + 1 if target in ranked[:10] else 0
         return (1.0 if rank else 0.0), (1 / rank if rank else 0.0)
     relevant = {pid for pid, text in texts.items() if needle in text} | {target}
@@ -175,6 +242,13 @@ def main() -> None:
         recall_kind = kind in ("substring", "character")
         sums = {name: [0.0, 0.0] for name in [*searchers, "naive"]}
         for q, target in items:
+            if kind == "typo":  # named: answered as `corrected` or named in `suggestion`
+                for name, searcher in searchers.items():
+                    result = searcher.run(SearchRequest(q=q))
+                    named = float(target in (result.corrected or "") or target in (result.suggestion or ""))
+                    sums[name][0] += named
+                    sums[name][1] += named
+                continue
             for name, searcher in searchers.items():
                 ranked = ours_ids(searcher, q, recall_kind)
                 s, rr = score(kind, q, target, ranked, texts, ranked)

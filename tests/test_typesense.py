@@ -256,3 +256,35 @@ def test_leader_lost_under_query_traffic(cluster: Cluster, backend: BackendConfi
     report = reindex(backend, posts, IndexSettings.create())
     assert report.added == 1
     assert ids(searcher, "信天翁") == ["2026/after-failover.md"] and searcher.document_count() == 42
+
+
+MEANING_QUERIES = ["shuzijingji", "szjj", "数字jj", "zhangda", "jingdian", "全文检锁", "森圳机场", "pyhton", "检锁",
+                   "python", "kfc", "开封菜", "土豆", '"土豆"', "景点"]
+
+
+def test_pinyin_corrections_and_synonyms_answer_as_whoosh(cluster: Cluster, tmp_path: Path) -> None:
+    """The layer above the engine is shared: both backends read the query the same way (pinyin,
+    synonyms) and correct it the same way, from a lexicon built by the same reindex code."""
+    from conftest import write_posts
+    from test_meaning import POSTS as MEANING_POSTS
+
+    from searchsvc.engine.write.reindex import update_index
+    from searchsvc.search.model import SearchRequest
+
+    posts = write_posts(tmp_path / "posts", MEANING_POSTS)
+    synonyms = tmp_path / "synonyms.txt"
+    synonyms.write_text("肯德基, KFC, 开封菜\n土豆 => 马铃薯\n", encoding="utf-8")
+    config = BackendConfig(kind="typesense", index_dir=tmp_path / "lock", synonyms=synonyms,
+                           typesense=TypesenseConfig(cluster.urls, cluster.api_key, "meaning"))
+    reindex(config, posts, IndexSettings.create())
+    update_index(posts, tmp_path / "whoosh", procs=1)
+    typesense, whoosh = open_searcher(config), open_searcher(BackendConfig(index_dir=tmp_path / "whoosh", synonyms=synonyms))
+    try:
+        for q in MEANING_QUERIES:
+            ours, theirs = whoosh.run(SearchRequest(q=q)), typesense.run(SearchRequest(q=q))
+            assert [h.id for h in theirs.hits] == [h.id for h in ours.hits], q
+            assert (theirs.corrected, theirs.suggestion, theirs.total) == (ours.corrected, ours.suggestion, ours.total), q
+        assert [t for t, _ in typesense.suggest("shuzij")] == ["数字经济的新脉动"]
+    finally:
+        typesense.close()
+        whoosh.close()
