@@ -38,6 +38,7 @@ from naive import NaiveSearch, build_naive  # noqa: E402
 
 from searchsvc.analysis.normalize import normalize
 from searchsvc.analysis.segment import segment  # noqa: E402
+from searchsvc.backends.corrected import Corrected  # noqa: E402
 from searchsvc.backends.whoosh import WhooshSearcher  # noqa: E402
 from searchsvc.engine.write.reindex import update_index  # noqa: E402
 from searchsvc.ingest.posts import Post, PostError, iter_post_files, load_post  # noqa: E402
@@ -229,7 +230,7 @@ def main() -> None:
 
     texts = {p.id: normalize(p.title + "\n" + p.body) for p in posts}
     queries = make_queries(posts, args.queries, rng)
-    ours = WhooshSearcher(args.work / "ours")
+    ours = Corrected(WhooshSearcher(args.work / "ours"))  # as open_searcher serves it
     naive = NaiveSearch(args.work / "naive")
     searchers: dict[str, Any] = {"ours": ours}
     cluster = None
