@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from searchsvc.analysis.normalize import is_cjk, normalize_spaced
 from searchsvc.analysis.pinyin import Reading, initials_of, readings, sound_keys
@@ -95,13 +95,17 @@ class LexiconWriter:
 
     def add(self, post: Post) -> None:
         for name in post_names(post):
-            self.db.execute("INSERT INTO names VALUES (?, ?)", (post.id, name))
-            if self.db.execute("UPDATE readings SET posts = posts + 1 WHERE text = ?", (name,)).rowcount == 0:
-                per_char = readings(name, self.analysis)
-                rowid = self.db.execute("INSERT INTO readings(text, posts, chars) VALUES (?, 1, ?)",
-                                        (name, _encode(per_char))).lastrowid
-                self._index(int(rowid or 0), per_char)
+            self._add_name(post.id, name, lambda text: readings(text, self.analysis))
         self.words.update(post_words(post, self.analysis))
+
+    def _add_name(self, post_id: str, name: str, read: Callable[[str], list[Reading]]) -> None:
+        """One name of a post; a name new to the lexicon is read (`read`) and indexed."""
+        self.db.execute("INSERT INTO names VALUES (?, ?)", (post_id, name))
+        if self.db.execute("UPDATE readings SET posts = posts + 1 WHERE text = ?", (name,)).rowcount == 0:
+            per_char = read(name)
+            rowid = self.db.execute("INSERT INTO readings(text, posts, chars) VALUES (?, 1, ?)",
+                                    (name, _encode(per_char))).lastrowid
+            self._index(int(rowid or 0), per_char)
 
     def _index(self, rowid: int, per_char: list[Reading]) -> None:
         full, initials = _keys(per_char)
@@ -125,13 +129,9 @@ class LexiconWriter:
         """Fold another writer's file (a writer process's share of a full build) into this one."""
         part = sqlite3.connect(other)
         try:
+            known = dict(part.execute("SELECT text, chars FROM readings"))  # read by the writer process already
             for post_id, name in part.execute("SELECT post, text FROM names"):
-                self.db.execute("INSERT INTO names VALUES (?, ?)", (post_id, name))
-                if self.db.execute("UPDATE readings SET posts = posts + 1 WHERE text = ?", (name,)).rowcount == 0:
-                    chars = part.execute("SELECT chars FROM readings WHERE text = ?", (name,)).fetchone()[0]
-                    rowid = self.db.execute("INSERT INTO readings(text, posts, chars) VALUES (?, 1, ?)",
-                                            (name, chars)).lastrowid
-                    self._index(int(rowid or 0), decode(chars))
+                self._add_name(post_id, name, lambda text: decode(known[text]))
             self._write_words(dict(part.execute("SELECT word, posts FROM words")))
         finally:
             part.close()
