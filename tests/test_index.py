@@ -404,3 +404,39 @@ def test_a_full_build_retires_all_but_the_new_generation_and_the_one_it_replaced
     names = ["gen-1", "gen-2", "gen-3-killed", "gen-4"]
     assert retired(names, "gen-4", "gen-2") == ["gen-1", "gen-3-killed"]
     assert retired(["posts_1"], "posts_1", None) == []
+
+
+def test_a_reader_of_a_segment_merged_away_raises_instead_of_reading_nothing(sample_posts: Path, tmp_path: Path) -> None:
+    """An incremental reindex deletes the files of the segments it merged away. A segment reader
+    opened just before (its term and posting files open, its columns not yet) once read no stored
+    fields from there, and a search failed on the hit's missing id (CI, `watch`): it must raise
+    FileNotFoundError, on which SearchIndex opens the newer commit."""
+    index = tmp_path / "index"
+    update_index(sample_posts, index)
+    post = sample_posts / "2026" / "merged.md"
+    post.write_text("---\ntitle: 合并前\n---\n合并之前的正文。\n", encoding="utf-8")
+    update_index(sample_posts, index, changed={"2026/merged.md"})
+    ix, _ = open_index(index)
+    early = ix.reader()  # as SearchIndex opens one: segment readers, columns opened on first use
+    try:
+        segments = [sub._segment for sub, _ in _leaves(early)]
+        for n in range(25):  # commits until every segment the early reader holds is merged away
+            post.write_text(f"---\ntitle: 第{n}稿\n---\n版本号{n:02d}的正文。\n", encoding="utf-8")
+            update_index(sample_posts, index, changed={"2026/merged.md"})
+            if not any((current_generation(index) / s.make_filename(".trm")).exists() for s in segments):
+                break
+        else:
+            pytest.fail("the segments were never merged away")
+        for sub, _ in _leaves(early):
+            with pytest.raises(FileNotFoundError):
+                sub.stored_fields(0)
+    finally:
+        early.close()
+    with SearchIndex(index) as opened:  # the newest commit reads whole
+        hits = run_query(opened, make_request({"q": ["版本号"], "per_page": ["100"]})).hits
+        assert [h.id for h in hits] == ["2026/merged.md"]
+
+
+def _leaves(reader: object) -> list[tuple[object, int]]:
+    subs = getattr(reader, "readers", None)
+    return list(zip(subs, reader.doc_offsets)) if subs else [(reader, 0)]  # type: ignore[attr-defined]

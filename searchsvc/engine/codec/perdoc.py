@@ -8,6 +8,7 @@ from typing import Any
 
 from whoosh.codec.whoosh3 import (
     LENGTHS_COLUMN,
+    W3Codec,
     W3PerDocReader,
     W3PerDocWriter,
     _lenfield,
@@ -37,6 +38,17 @@ class _PerDocReader(W3PerDocReader):  # type: ignore[misc]
     """Stored fields as pickles (load_stored), and field lengths decoded once per field into
     memory: BM25 asks for one per scored posting, and Whoosh answers each with a seek and a
     one-byte read of the length column."""
+
+    def has_column(self, fieldname: str) -> bool:
+        """Whoosh's, except that a column missing because its whole segment is gone raises
+        FileNotFoundError: an incremental reindex deletes the files of the segments it merged
+        away, and Whoosh would read no stored fields, default lengths and dates for a segment a
+        searcher opened a moment before (which SearchIndex then opens again, newer)."""
+        if super().has_column(fieldname):
+            return True
+        if not self._storage.file_exists(self._segment.make_filename(W3Codec.TERMS_EXT)):
+            raise FileNotFoundError(f"segment {self._segment.segment_id()} was merged away")
+        return False
 
     def stored_reader(self) -> Any:
         """The stored-fields column's bytes per document (None for a segment without any)."""
