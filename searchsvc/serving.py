@@ -106,7 +106,7 @@ def _serve_worker(listener: socket.socket, config: dict[str, Any], threads: int,
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
 
-    from searchsvc.web import create_app, open_app_searcher
+    from searchsvc.web import close_index, create_app, open_app_searcher
 
     app = create_app(config)
     open_app_searcher(app)
@@ -122,3 +122,4 @@ def _serve_worker(listener: socket.socket, config: dict[str, Any], threads: int,
         pass
     finally:
         server.close()
+        close_index(app)  # and write what the query log still holds

@@ -25,6 +25,7 @@ class Server:
     def __init__(self, index_dir: Path, threads: int = 4, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.stats: Path | None = None  # the query log, when a test chose where
         args = [sys.executable, "-m", "searchsvc.cli", "serve", "--index", str(index_dir),
                 "--port", str(self.port), "--threads", str(threads), *extra]
         self.started = time.monotonic()

@@ -15,7 +15,7 @@ LAYERS = {
     "analysis": 0,
     "ingest": 1,
     "search": 2,
-    "engine": 3, "backends.typesense": 3, "backends.base": 3,
+    "engine": 3, "backends.typesense": 3, "backends.base": 3, "stats": 3,
     "backends": 4,
     "watch": 5, "web": 5, "serving": 6, "cli": 7,
 }
@@ -29,7 +29,7 @@ OWNERS = {
     "waitress": ("searchsvc.serving",),
     "watchfiles": ("searchsvc.watch",),
 }
-MAX_LINES = 360  # "modules under ~300 lines": cli.py (every command's options) and permalinks.py (three generators) are the largest
+MAX_LINES = 360  # "modules under ~300 lines": permalinks.py (three generators) is the largest
 
 
 def modules() -> dict[str, Path]:
@@ -96,8 +96,11 @@ def test_frameworks_stay_behind_their_owner(framework: str) -> None:
 
 
 def test_nothing_but_the_edges_that_start_it_imports_web_or_cli() -> None:
-    importers = {m for m, targets in GRAPH.items() for t, _ in targets if t in ("searchsvc.web", "searchsvc.cli")}
-    assert importers <= {"searchsvc.serving", "searchsvc.cli"}
+    def edge(module: str) -> bool:
+        return any(module == e or module.startswith(e + ".") for e in ("searchsvc.cli", "searchsvc.web"))
+
+    importers = {m for m, targets in GRAPH.items() for t, _ in targets if edge(t) and not edge(m)}
+    assert importers <= {"searchsvc.serving"}
 
 
 def test_no_import_cycles() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator
@@ -150,3 +151,39 @@ def test_screenshots(server: Server, browser: Any, name: str, width: int, height
         pg.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 10_000
         context.close()
+
+
+def test_typing_through_an_ime_and_clicking_the_second_hit_is_one_search_clicked_at_2(
+        sample_index_dir: Path, browser: Any, tmp_path: Path) -> None:
+    """Issue 19: 人工 then 智能, each composed in pinyin and committed, are two requests and one search
+    in the query log; the click on the second hit is reported with sendBeacon as the page leaves."""
+    from searchsvc.stats.report import read_report
+
+    stats = tmp_path / "stats.sqlite"
+    with Server(sample_index_dir, extra=("--stats", str(stats))) as server:
+        context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="zh-CN")
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url) if "fragment=1" in r.url else None)
+        page.goto(server.url + "/")
+        page.click("#q")
+        cdp = page.context.new_cdp_session(page)
+        for pinyin, word in (("rengong", "人工"), ("zhineng", "智能")):
+            for n in range(2, len(pinyin) + 1, 2):
+                cdp.send("Input.imeSetComposition", {"text": pinyin[:n], "selectionStart": n, "selectionEnd": n})
+                page.wait_for_timeout(40)
+            with page.expect_response(lambda r: "fragment=1" in r.url):
+                cdp.send("Input.insertText", {"text": word})  # the IME commits: compositionend, one request
+            page.wait_for_timeout(300)
+        assert len(requests) == 2 and page.input_value("#q") == "人工智能"
+        second = page.query_selector_all("a.hit-link")[1]
+        assert second.get_attribute("data-position") == "2"
+        second.click()
+        page.wait_for_load_state()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and read_report(stats, days=1).clicked == 0:
+            time.sleep(0.05)
+        report = read_report(stats, days=1)
+        context.close()
+    assert (report.searches, [q.query for q in report.top]) == (1, ["人工智能"])
+    assert (report.click_through, report.mean_position) == (1.0, 2.0)

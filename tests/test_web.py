@@ -154,7 +154,7 @@ def test_page_without_javascript(client: FlaskClient) -> None:
     html = client.get("/?q=人工智能").get_data(as_text=True)
     assert 'value="人工智能"' in html
     assert "找到 2 篇文章" in html
-    assert '<a href="/2022/09/08/2022/ai-painting/" class="hit-link"><mark>人工智能</mark>绘画工具体验</a>' in html
+    assert '<a href="/2022/09/08/2022/ai-painting/" class="hit-link" data-id="2022/ai-painting.md" data-position="1"><mark>人工智能</mark>绘画工具体验</a>' in html
     assert 'role="status" aria-live="polite"' in html
     assert re.search(r"<script[^>]*>\s*(?!</script>)\S", html) is None  # no inline script (CSP)
     facet = re.search(r'href="(/\?q=[^"]*category=[^"]*)"', html)

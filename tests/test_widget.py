@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
+import sqlite3
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator
@@ -53,8 +56,10 @@ def blog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
 
 
 @pytest.fixture(scope="module")
-def service(sample_index_dir: Path, blog: tuple[str, Path]) -> Iterator[Server]:
-    with Server(sample_index_dir, extra=("--allow-origin", blog[0])) as s:
+def service(sample_index_dir: Path, blog: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    stats = tmp_path_factory.mktemp("stats") / "stats.sqlite"
+    with Server(sample_index_dir, extra=("--allow-origin", blog[0], "--stats", str(stats))) as s:
+        s.stats = stats
         yield s
 
 
@@ -70,6 +75,22 @@ def open_blog(browser: Any, blog: tuple[str, Path], service_url: str, name: str)
     page.goto(f"{origin}/{name}")
     page.wait_for_selector(".searchsvc-widget input")
     return page, problems
+
+
+def wait_for_click(stats: Path, post: str, timeout: float = 5.0) -> int | None:
+    """The position of the click on `post` the server logged (its writer works in batches)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stats.exists():
+            db = sqlite3.connect(stats)
+            try:
+                found = db.execute("SELECT position FROM clicks WHERE post = ?", (post,)).fetchone()
+            finally:
+                db.close()
+            if found:
+                return int(found[0])
+        time.sleep(0.05)
+    return None
 
 
 def test_widget_searches_across_origins(browser: Any, blog: tuple[str, Path], service: Server) -> None:  # noqa: F811
@@ -89,7 +110,9 @@ def test_widget_searches_across_origins(browser: Any, blog: tuple[str, Path], se
     call = api_calls[0]
     assert call.url.startswith(service.url + "/api/search?") and call.all_headers().get("origin") == blog[0]
     assert call.response().all_headers()["access-control-allow-origin"] == blog[0]
-    assert urllib.parse.parse_qs(urllib.parse.urlsplit(call.url).query) == {"per_page": ["5"], "q": ["人工智能"]}
+    sent = urllib.parse.parse_qs(urllib.parse.urlsplit(call.url).query)
+    sid = sent.pop("sid")[0]  # the page load's random id: it folds typing into one search, and clicks join it
+    assert re.fullmatch("[0-9a-f]{24}", sid) and sent == {"per_page": ["5"], "q": ["人工智能"]}
 
     titles = page.eval_on_selector_all(".searchsvc-widget .title", "els => els.map(e => e.innerHTML)")
     api = service.json("/api/search?per_page=5&q=" + urllib.parse.quote("人工智能"))
@@ -113,6 +136,7 @@ def test_widget_searches_across_origins(browser: Any, blog: tuple[str, Path], se
     page.screenshot(path=str(ARTIFACTS / "widget-cross-origin.png"))
     page.keyboard.press("Enter")
     page.wait_for_url(blog[0] + api["hits"][0]["url"])  # the post's own URL on the blog
+    assert wait_for_click(service.stats, api["hits"][0]["id"]) == 1  # reported by sendBeacon, across origins
     assert problems == [] or all("404" in p for p in problems)  # the static blog has no such post file
     page.context.close()
 

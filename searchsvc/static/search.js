@@ -12,6 +12,18 @@
   var timer = 0;
   var seq = 0;
   var lastQuery = box.value;
+  var popular = document.getElementById("popular");
+  // One random id per page load: the server folds what is typed within seconds (数 -> 数字 -> 数字经济)
+  // into one search and counts clicks against it. It is not stored beyond that, nor in a cookie.
+  var sid = results.getAttribute("data-sid") || session();
+
+  function session() {
+    var bytes = new Uint8Array(12);
+    (window.crypto || {}).getRandomValues ? window.crypto.getRandomValues(bytes) : bytes.forEach(function (_, i) { bytes[i] = Math.random() * 256; });
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function showPopular() { if (popular) popular.hidden = !!box.value.trim(); }
 
   function currentParams() {
     var params = new URLSearchParams(window.location.search);
@@ -26,6 +38,8 @@
     var query = params.toString();
     var fetchParams = new URLSearchParams(params);
     fetchParams.set("fragment", "1");
+    fetchParams.set("sid", sid);
+    showPopular();
     if (!params.get("q") && !params.get("category") && !params.get("tag") && !params.get("author")) {
       results.innerHTML = "";
       history.replaceState(null, "", window.location.pathname);
@@ -61,6 +75,23 @@
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     clearTimeout(timer);
+    lastQuery = box.value;
+    load(currentParams(), true);
+  });
+
+  // A click on a hit goes to the server in the background, as the browser leaves the page.
+  results.addEventListener("click", function (e) {
+    var hit = e.target.closest ? e.target.closest("a.hit-link") : null;
+    if (!hit || !navigator.sendBeacon) return;
+    navigator.sendBeacon("/api/click", new URLSearchParams({
+      sid: sid, position: hit.getAttribute("data-position") || "0", id: hit.getAttribute("data-id") || ""
+    }));
+  });
+  if (popular) popular.addEventListener("click", function (e) {
+    var a = e.target.closest ? e.target.closest("a[data-nav]") : null;
+    if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    box.value = new URLSearchParams(a.search).get("q") || "";
     lastQuery = box.value;
     load(currentParams(), true);
   });

@@ -20,6 +20,11 @@
     results: Math.min(Math.max(parseInt(script.getAttribute("data-results"), 10) || 6, 1), 20)
   };
   var DEBOUNCE_MS = 120;
+  // One random id per page load: the service folds what is typed within seconds into one search
+  // and counts clicks against it; it is kept in no cookie and forgotten by the service soon after.
+  var sid = Array.prototype.map.call(window.crypto.getRandomValues(new Uint8Array(12)), function (b) {
+    return ("0" + b.toString(16)).slice(-2);
+  }).join("");
 
   function start() {
     var target = options.target ? document.querySelector(options.target) : null;
@@ -64,7 +69,41 @@
     box.append(input, panel);
     root.appendChild(box);
 
-    var composing = false, timer = 0, seq = 0, active = -1, controller = null, lastQuery = "";
+    var composing = false, timer = 0, seq = 0, active = -1, controller = null, lastQuery = "", popular = null;
+    var chips = el("div", { "class": "popular", part: "popular", hidden: "" });
+    panel.insertBefore(chips, list);
+
+    function report(position, link) {
+      if (navigator.sendBeacon) {
+        navigator.sendBeacon(service + "/api/click", new URLSearchParams({ sid: sid, position: String(position), id: link.getAttribute("data-id") || "" }));
+      }
+    }
+
+    // 热门搜索 under the empty box: the week's most searched queries that found posts.
+    function showPopular() {
+      if (input.value.trim()) { chips.hidden = true; return; }
+      if (popular === null) {
+        popular = [];
+        fetch(service + "/api/popular?limit=8", { mode: "cors", credentials: "omit" })
+          .then(function (r) { return r.ok ? r.json() : { queries: [] }; })
+          .then(function (body) { popular = body.queries; if (!input.value.trim()) showPopular(); })
+          .catch(function () {});
+        return;
+      }
+      if (!popular.length) return;
+      chips.textContent = "";
+      chips.appendChild(el("span", { "class": "label" }, "热门搜索"));
+      popular.forEach(function (p) {
+        var chip = el("button", { type: "button", "class": "chip" }, p.query);
+        chip.addEventListener("click", function () { input.value = p.query; input.focus(); schedule(0); });
+        chips.appendChild(chip);
+      });
+      list.textContent = "";
+      status.textContent = "";
+      all.textContent = "";
+      chips.hidden = false;
+      open(true);
+    }
 
     function open(show) {
       panel.hidden = !show;
@@ -86,7 +125,8 @@
       input.removeAttribute("aria-activedescendant");
       body.hits.forEach(function (hit, i) {
         var item = el("li", { id: "hit-" + i, role: "option", "aria-selected": "false" });
-        var link = el("a", { href: hit.url, tabindex: "-1" });
+        var link = el("a", { href: hit.url, tabindex: "-1", "data-id": hit.id });
+        link.addEventListener("click", function () { report(i + 1, link); });
         var title = el("span", { "class": "title" });
         title.appendChild(marked(hit.title_html));
         var snippet = el("span", { "class": "snippet" });
@@ -101,15 +141,16 @@
         : "没有找到“" + q + "”" + (body.suggestion ? "，试试“" + body.suggestion + "”" : "");
       all.textContent = body.total > body.hits.length ? "查看全部 " + body.total + " 篇 →" : "在搜索页打开 →";
       all.href = service + "/?q=" + encodeURIComponent(q);
+      chips.hidden = true;
       open(true);
     }
 
     function search(q) {
       if (controller) controller.abort();
       var mine = ++seq;
-      if (!q.trim()) { open(false); list.textContent = ""; return; }
+      if (!q.trim()) { open(false); list.textContent = ""; showPopular(); return; }
       controller = typeof AbortController === "function" ? new AbortController() : null;
-      var url = service + "/api/search?per_page=" + options.results + "&q=" + encodeURIComponent(q);
+      var url = service + "/api/search?per_page=" + options.results + "&sid=" + sid + "&q=" + encodeURIComponent(q);
       fetch(url, { mode: "cors", credentials: "omit", signal: controller ? controller.signal : undefined })
         .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
         .then(function (body) { if (mine === seq) render(q, body); })
@@ -133,7 +174,7 @@
     input.addEventListener("compositionstart", function () { composing = true; clearTimeout(timer); });
     input.addEventListener("compositionend", function () { composing = false; schedule(0); });
     input.addEventListener("input", function (e) { if (!e.isComposing) schedule(DEBOUNCE_MS); });
-    input.addEventListener("focus", function () { if (list.children.length) open(true); });
+    input.addEventListener("focus", function () { if (list.children.length) open(true); else showPopular(); });
     input.addEventListener("keydown", function (e) {
       if (e.isComposing || e.keyCode === 229) return;  // the IME's own Enter and arrows
       if (e.key === "ArrowDown" || e.key === "ArrowUp") {
@@ -143,7 +184,7 @@
       } else if (e.key === "Enter") {
         e.preventDefault();
         var chosen = active >= 0 ? list.children[active].querySelector("a") : null;
-        if (chosen) window.location.href = chosen.href;
+        if (chosen) { report(active + 1, chosen); window.location.href = chosen.href; }
         else if (input.value.trim()) window.location.href = service + "/?q=" + encodeURIComponent(input.value);
       } else if (e.key === "Escape") {
         if (!panel.hidden) { e.preventDefault(); open(false); }

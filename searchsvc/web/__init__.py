@@ -19,16 +19,15 @@ from flask import (
     send_from_directory,
     url_for,
 )
-from werkzeug.exceptions import HTTPException
 
-from searchsvc.backends.base import BackendUnavailable, Searcher
+from searchsvc.backends.base import Searcher
 from searchsvc.backends.config import BackendConfig, open_searcher
-from searchsvc.search.errors import IndexMissing
 from searchsvc.search.model import make_request
 from searchsvc.search.parse import MAX_QUERY_CHARS, QueryError
 from searchsvc.search.render import iso_utc, result_json
+from searchsvc.web import errors, insights
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # XML 1.0 forbids these
 SEARCHER = "searchsvc.searcher"  # the app.extensions key this module owns
 FEED_PARAMS = ("q", "category", "tag", "author", "from", "to")
@@ -49,6 +48,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         CORS_ORIGINS=[o for o in os.environ.get("SEARCHSVC_CORS_ORIGINS", "").split(",") if o],
         RESULT_CACHE=int(os.environ.get("SEARCHSVC_RESULT_CACHE", "256")),
         BACKEND=None,  # a BackendConfig; None: Whoosh at INDEX_DIR
+        STATS=os.environ.get("SEARCHSVC_STATS") or None,  # the query log's path; None: beside the index; False: none
+        STATS_DAYS=int(os.environ.get("SEARCHSVC_STATS_DAYS", "90")),
+        POPULAR_BLOCKLIST=os.environ.get("SEARCHSVC_POPULAR_BLOCKLIST") or None,
+        ADMIN_TOKEN=os.environ.get("SEARCHSVC_ADMIN_TOKEN", ""),  # none: /admin/stats answers loopback only
         JSON_AS_ASCII=False,
     )
     app.config.update(config or {})
@@ -67,11 +70,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.add_url_rule("/widget.css", "widget_css", widget_file, defaults={"name": "widget.css"})
     app.jinja_env.filters["format_filter"] = lambda value, name: f"{name}:{value}"
     app.after_request(_headers)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(IndexMissing, _no_index)
-    app.register_error_handler(BackendUnavailable, _unavailable)
-    app.register_error_handler(QueryError, _bad_request)
-    app.register_error_handler(Exception, _unexpected)
+    errors.init_app(app)
+    insights.init_app(app)
     return app
 
 
@@ -94,53 +94,14 @@ def open_app_searcher(app: Flask) -> Searcher:
 
 
 def close_index(app: Flask) -> None:
-    """Close the searchers the app opened (tests and embedding code call this when done)."""
+    """Close the searchers the app opened and write what its query log holds (tests and embedding
+    code call this when done)."""
     index = app.extensions.get(SEARCHER)
     if index is not None:
         index.close()
-
-
-def error_response(status: int, code: str, message: str) -> Response:
-    """The one JSON error envelope of the API."""
-    response = jsonify({"error": {"code": code, "message": message}})
-    response.status_code = status
-    return response
-
-
-def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path in ("/healthz", "/search.atom")
-
-
-def _bad_request(exc: QueryError) -> Response:
-    return error_response(400, "bad_request", str(exc))
-
-
-def _http_error(exc: HTTPException) -> Any:
-    code = (exc.name or "error").lower().replace(" ", "_")
-    if _wants_json():
-        return error_response(exc.code or 500, code, exc.description or code)
-    return render_template("error.html", status=exc.code, message=exc.description), exc.code
-
-
-def _no_index(exc: IndexMissing) -> Any:
-    message = f"{exc.reason} Run `searchsvc reindex` first."
-    if _wants_json():
-        return error_response(503, "no_index", message)
-    return render_template("error.html", status=503, message=message), 503
-
-
-def _unavailable(exc: BackendUnavailable) -> Any:
-    current_app.logger.warning("%s", exc)  # the message never holds the API key
-    if _wants_json():
-        return error_response(503, "search_unavailable", "the search cluster is not answering; try again shortly")
-    return render_template("error.html", status=503, message="搜索服务暂时不可用，请稍后再试。"), 503
-
-
-def _unexpected(exc: Exception) -> Any:
-    current_app.logger.exception("unexpected error on %s", request.path)
-    if _wants_json():
-        return error_response(500, "internal_error", "the server could not answer this request")
-    return render_template("error.html", status=500, message="服务器出错了，请稍后再试。"), 500
+    log = insights.query_log(app)
+    if log is not None:
+        log.close()
 
 
 def _headers(response: Response) -> Response:
@@ -158,6 +119,7 @@ def _headers(response: Response) -> Response:
 
 def api_search() -> Response:
     result = searcher().run(make_request(request.args.to_dict(flat=False)))
+    insights.log_search(result, request.args.get("sid"))
     return jsonify(result_json(result))
 
 
@@ -177,22 +139,26 @@ def page() -> Any:
     args = request.args.to_dict(flat=False)
     fragment = request.args.get("fragment") == "1"
     result = error = None
+    session = request.args.get("sid") or (None if fragment else insights.new_session())
     if request.args.get("q", "").strip() or any(args.get(k) for k in ("category", "tag", "author")):
         args.setdefault("q", [""])
         try:
             result = searcher().run(make_request(args))
         except QueryError as exc:
             error = str(exc)
+        else:
+            insights.log_search(result, session)
     status = 400 if error else 200
     template = "results.html" if fragment else "index.html"
     feed_args = {k: v for k, v in args.items() if k in FEED_PARAMS and v}
+    popular = () if fragment else insights.popular_queries()  # shown while the box is empty
     return render_template(template, result=result, error=error, args=args, link=_link, iso=iso_utc,
-                           feed_args=feed_args), status
+                           feed_args=feed_args, popular=popular, session=session), status
 
 
 def _link(args: dict[str, list[str]], **changes: Any) -> str:
     """The page URL for `args` with some parameters replaced, added to or toggled."""
-    params = {k: list(v) for k, v in args.items() if k != "fragment"}
+    params = {k: list(v) for k, v in args.items() if k not in ("fragment", "sid")}
     for key, value in changes.items():
         if key.startswith("toggle_"):
             name = key[len("toggle_"):]

@@ -1,0 +1,1 @@
+"""Stats: the query log and what it reports (SQLite)."""
