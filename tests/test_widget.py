@@ -85,6 +85,8 @@ def wait_for_click(stats: Path, post: str, timeout: float = 5.0) -> int | None:
             db = sqlite3.connect(stats)
             try:
                 found = db.execute("SELECT position FROM clicks WHERE post = ?", (post,)).fetchone()
+            except sqlite3.OperationalError:  # the server is creating the tables
+                found = None
             finally:
                 db.close()
             if found:
@@ -183,3 +185,26 @@ def test_widget_files_are_served_for_other_sites(service: Server) -> None:
         assert r.headers["Content-Type"].startswith("text/css")
         assert r.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
         assert "max-age=600" in r.headers["Cache-Control"]
+
+
+def test_widget_shows_popular_searches_under_the_empty_box(browser: Any, blog: tuple[str, Path],  # noqa: F811
+                                                          sample_index_dir: Path, tmp_path: Path) -> None:
+    from searchsvc.stats.log import QueryLog, Search
+
+    stats = tmp_path / "stats.sqlite"
+    log = QueryLog(stats)
+    for q, hits in (("火锅", 1), ("火锅", 1), ("西湖", 2), ("西湖", 2), ("西湖", 2), ("没有的词", 0), ("没有的词", 0)):
+        log.record(Search(q, hits, 1, "whoosh"))
+    log.close()
+    with Server(sample_index_dir, extra=("--allow-origin", blog[0], "--stats", str(stats))) as service:
+        page, problems = open_blog(browser, blog, service.url, "popular.html")
+        page.click(".searchsvc-widget input")
+        page.wait_for_selector(".searchsvc-widget .popular .chip")
+        assert page.eval_on_selector_all(".searchsvc-widget .popular .chip", "els => els.map(e => e.textContent)") \
+            == ["西湖", "火锅"]
+        page.click(".searchsvc-widget .popular .chip >> nth=1")
+        page.wait_for_selector(".searchsvc-widget li[role=option]")
+        assert page.input_value(".searchsvc-widget input") == "火锅"
+        assert page.eval_on_selector(".searchsvc-widget .popular", "e => e.hidden") is True
+        assert problems == []
+        page.context.close()

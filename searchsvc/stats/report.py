@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from searchsvc.analysis.normalize import normalize_spaced
+from searchsvc.stats.log import connect
 
 POPULAR_DAYS = 7
 POPULAR_MIN_SEARCHES = 2  # a query one reader typed once is never shown to every reader
@@ -52,7 +53,7 @@ def _reading(path: Path) -> Iterator[sqlite3.Connection | None]:
     if not Path(path).exists():
         yield None
         return
-    db = sqlite3.connect(path, timeout=2.0)
+    db = connect(Path(path))  # its tables too, should a writer have only just created the file
     try:
         yield db
     finally:
