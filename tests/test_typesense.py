@@ -288,3 +288,14 @@ def test_pinyin_corrections_and_synonyms_answer_as_whoosh(cluster: Cluster, tmp_
     finally:
         typesense.close()
         whoosh.close()
+
+
+@pytest.mark.parametrize("page", ["1", "2"])
+def test_the_three_quarters_fallback_pages_as_whoosh(searcher: Any, sample_index: SearchIndex, page: str) -> None:
+    """Posts with three of four words: the page of them is fetched by id (once without the id field
+    in what was asked, which failed with KeyError on real posts)."""
+    params = {"q": ["西湖 龙井茶 片儿川 火星"], "per_page": ["1"], "page": [page]}
+    ours, whoosh = searcher.run(make_request(params)), run_query(sample_index, make_request(params))
+    assert [h.id for h in ours.hits] == [h.id for h in whoosh.hits]
+    assert (ours.total, ours.partial, ours.suggestion) == (whoosh.total, whoosh.partial, whoosh.suggestion)
+    assert ours.partial and ours.total == 1

@@ -272,7 +272,8 @@ class TypesenseSearch:
         start = (request.page - 1) * request.per_page
         page_ids = order[start:start + request.per_page]
         fetch = {**plan.params, "q": "*", "filter_by": f"id:[{','.join(order)}]", "per_page": max(len(page_ids), 1)}
-        got = self._search([fetch, {**fetch, "filter_by": f"id:[{','.join(page_ids or order[:1])}]"}])
+        got = self._search([fetch, {**fetch, "filter_by": f"id:[{','.join(page_ids or order[:1])}]",
+                                    "include_fields": STORED + ",id"}])
         by_id = {h["document"]["id"]: h for h in got[1]["hits"]}
         return [by_id[d] for d in page_ids if d in by_id], len(order), _facets([got[0]]), True
 
