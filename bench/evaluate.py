@@ -101,8 +101,11 @@ def pinyin_queries(posts: list[Post], count: int, rng: random.Random) -> dict[st
     from pypinyin import lazy_pinyin
 
     titles = {p.id: normalize(p.title) for p in posts}
-    full_of = {pid: "".join(lazy_pinyin(t)) for pid, t in titles.items()}
-    initials_of = {pid: "".join(s[0] for s in lazy_pinyin(t) if s and s.isalpha()) for pid, t in titles.items()}
+    # a title's readings as the queries are drawn from it: its Chinese characters only (a stretch
+    # skips the Latin, digits and punctuation between its words, so uniqueness is judged so too)
+    hanzi_of = {pid: "".join(c for c in t if "\u4e00" <= c <= "\u9fff") for pid, t in titles.items()}
+    full_of = {pid: "".join(lazy_pinyin(t)) for pid, t in hanzi_of.items()}
+    initials_of = {pid: "".join(s[0] for s in lazy_pinyin(t)) for pid, t in hanzi_of.items()}
     out: dict[str, list[tuple[str, str]]] = {k: [] for k in PINYIN_KINDS}
     for post in rng.sample(posts, min(count, len(posts))):
         words = [w for w, *_ in segment(titles[post.id], False) if re.fullmatch(r"[\u4e00-\u9fff]+", w)]

@@ -245,3 +245,70 @@ def test_an_incremental_reindex_keeps_the_readings_in_step(tmp_path: Path) -> No
         assert titles(searcher, "shenzhenjichang") == []
     finally:
         searcher.close()
+
+
+# --- how readers slip (bench/evaluate.py's typo and pinyin classes, as fixtures) ---------------
+
+SLIPS = {
+    **{f"soon{n}.md": post(f"即将开幕{n}", "展会即将开幕。", f"2024-02-0{n + 1}") for n in range(4)},
+    "items.md": post("几件小事", "这几件小事值得记下。", "2024-02-06"),
+    **{f"home{n}.md": post(f"一家人{n}", "一家人吃饭。", f"2024-02-1{n}") for n in range(4)},
+    "stock.md": post("一股暖流", "心里涌起一股暖流。", "2024-02-15"),
+    "bad.md": post("糟糕透顶的一天", "今天真是糟糕透顶。", "2024-02-16"),
+    **{f"head{n}.md": post(f"头顶的星空{n}", "抬头看头顶。", f"2024-02-2{n}") for n in range(3)},
+    "grid.md": post("入门教程五：网格", "网格布局的写法。", "2024-03-01"),
+    "risk.md": post("被人低估的风险", "这种风险常被人低估。", "2024-03-02"),
+    "theme.md": post("Android 主题层级", "主题的层级关系。", "2024-03-03"),
+    "cj.md": post("主题随笔", "主题公园的 cj 活动。", "2024-03-04"),
+    "stuck.md": post("学统计时被R难住", "这门语言不好学。", "2024-03-05"),
+}
+
+
+@pytest.fixture(scope="module")
+def slips(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("slips")
+    update_index(write_posts(root / "posts", SLIPS), root / "index", procs=1)
+    found = open_searcher(BackendConfig(index_dir=root / "index"))
+    yield found
+    found.close()
+
+
+def test_a_correction_keeps_what_was_typed_right_before_it_counts_posts(slips) -> None:  # type: ignore[no-untyped-def]
+    # 几僭 (ji jian): 即将 (ji jiang, an/ang) is in four posts, 几件 in one, and keeps the 几 typed
+    assert slips.run(SearchRequest(q="几僭")).corrected == "几件"
+
+
+def test_a_word_sounds_as_it_is_read_not_as_any_reading_of_its_characters(slips) -> None:  # type: ignore[no-untyped-def]
+    # 家 may read gu (大家 gū, archaic): 一家 is yi jia, so 一估 (yi gu) meant 一股, not 一家
+    assert slips.run(SearchRequest(q="一估")).corrected == "一股"
+
+
+def test_the_whole_typed_chunk_is_corrected_before_its_words(slips) -> None:  # type: ignore[no-untyped-def]
+    # jieba leaves 透 鐤 alone: the words alone would make it 糟糕头顶; the chunk is 糟糕透顶
+    result = slips.run(SearchRequest(q="糟糕透鐤"))
+    assert result.corrected == "糟糕透顶" and [h.title for h in result.hits] == ["糟糕透顶的一天"]
+
+
+@pytest.mark.parametrize("typed", ["rmjcwwg", "jiaochengwuwangge", "教程wwg"])
+def test_pinyin_reads_across_the_punctuation_of_a_title(slips, typed: str) -> None:  # type: ignore[no-untyped-def]
+    assert titles(slips, typed)[:1] == ["入门教程五：网格"], typed
+
+
+def test_a_letter_typed_against_hanzi_reads_as_pinyin_after_its_verbatim_text(slips) -> None:  # type: ignore[no-untyped-def]
+    # 被R as typed first (as A股 or C语言 would be), then 被人 read from the letter
+    assert titles(slips, "被r") == ["学统计时被R难住", "被人低估的风险"]
+
+
+def test_a_latin_word_the_site_holds_typed_against_hanzi_is_searched_first_then_read(slips) -> None:  # type: ignore[no-untyped-def]
+    # cj is a word of one post: 主题cj finds it as typed first, then 主题层级 by its initials
+    assert titles(slips, "主题cj") == ["主题随笔", "Android 主题层级"]
+    assert slips.read("cj").alternatives == ()  # alone, a held word stays Latin
+
+
+def test_a_pasted_passage_is_neither_read_as_pinyin_nor_corrected(slips) -> None:  # type: ignore[no-untyped-def]
+    # typed, 主题cj reads cj as pinyin too and 几僭 is corrected; pasted amid 70 characters, neither
+    # (each Latin word and lone character of a paste cost lexicon lookups and counts)
+    filler = "这一段是从别处复制过来的很长的文字，" * 4
+    assert slips.read("主题cj").alternatives and not slips.read(filler + "主题cj").alternatives
+    result = slips.run(SearchRequest(q=filler + "几僭"))
+    assert result.corrected is None and result.suggestion is None

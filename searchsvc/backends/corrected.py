@@ -11,7 +11,7 @@ import time
 from searchsvc.analysis.segment import AnalysisSettings
 from searchsvc.backends.base import Searcher
 from searchsvc.ingest.lexicon import Lexicon
-from searchsvc.search.corrections import Correction, corrections, replace_typed
+from searchsvc.search.corrections import Correction, closeness, corrections, may_correct, replace_typed
 from searchsvc.search.model import SearchRequest, SearchResult
 from searchsvc.search.parse import ParsedQuery
 
@@ -50,27 +50,32 @@ class Corrected:
     def _fixes(self, request: SearchRequest) -> list[Correction]:
         """The corrections to try; scattered characters only when no post holds them verbatim."""
         lexicon = self.inner.lexicon()
-        found = corrections(self.inner.read(request.q), lexicon, self.inner.analysis) if lexicon else []
-        return [f for f in found if not f.scattered or not self._count(request, f'"{f.typed}"')]
+        if lexicon is None or not may_correct(request.q):
+            return []
+        found = corrections(self.inner.read(request.q), lexicon, self.inner.analysis)
+        scattered = [f for f in found if f.scattered][:MAX_COUNTS // 2]  # each costs a count
+        return [f for f in found if not f.scattered or (f in scattered and not self._count(request, f'"{f.typed}"'))]
 
     def _count(self, request: SearchRequest, q: str) -> int:
         return self.inner.run(dataclasses.replace(request, q=q, page=1, per_page=1)).total
 
     def _best(self, request: SearchRequest, fixes: list[Correction]) -> tuple[str | None, int]:
-        """Greedily, word by word: the candidate with which the whole query finds most posts."""
+        """Greedily, fix by fix: the candidate closest to what was typed (closeness) with which the
+        whole query finds posts, the one finding most among equally close ones."""
         q, found, spent = request.q, 0, 0
         for fix in fixes:
-            best: tuple[int, str] | None = None
+            best: tuple[int, int, str] | None = None
             for candidate in fix.candidates:
-                if spent >= MAX_COUNTS:
-                    break
                 text = replace_typed(q, fix.typed, candidate)
+                if spent >= MAX_COUNTS or text == q:  # out of counts, or an earlier fix took its place
+                    break
                 spent += 1
                 n = self._count(request, text)
-                if n and (best is None or n > best[0]):
-                    best = (n, text)
+                rank = (closeness(fix.typed, candidate), n)
+                if n and (best is None or rank > best[:2]):
+                    best = (*rank, text)
             if best is not None:
-                found, q = best
+                found, q = best[1], best[2]
         return (q, found) if q != request.q else (None, 0)
 
     def _correct(self, request: SearchRequest, result: SearchResult, started: float) -> SearchResult:

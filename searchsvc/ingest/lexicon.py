@@ -51,10 +51,12 @@ def decode(chars: str) -> list[Reading]:
 
 def _keys(per_char: list[Reading]) -> tuple[list[str], list[str]]:
     """A name's joined full readings and joined initials, one per combination (up to MAX_COMBOS).
-    A character without a reading breaks the key: no stretch read across it."""
-    full = ("".join(combo) for combo in itertools.product(*[r or ("|",) for r in per_char]))
-    initials = ("".join(combo) for combo in itertools.product(*[initials_of(r) or ("|",) for r in per_char]))
-    return (list(dict.fromkeys(k.replace("||", "|") for k in itertools.islice(full, MAX_COMBOS))),
+    Characters without a reading (punctuation, spaces, Latin, digits) are left out, as a reader
+    typing the pinyin of 入门教程五：网格 leaves them out (search.readings aligns the same way)."""
+    read = [r for r in per_char if r]
+    full = ("".join(combo) for combo in itertools.product(*read))
+    initials = ("".join(combo) for combo in itertools.product(*[initials_of(r) for r in read]))
+    return (list(dict.fromkeys(itertools.islice(full, MAX_COMBOS))),
             list(dict.fromkeys(itertools.islice(initials, MAX_COMBOS))))
 
 
@@ -145,8 +147,10 @@ class LexiconWriter:
                             [(n, w) for w, n in counts.items() if w in known])
         fresh = [(w, n) for w, n in counts.items() if w not in known]
         self.db.executemany("INSERT INTO words VALUES (?, ?)", fresh)
+        # a word under its likely reading only (the phrase dictionary's, else each character's commonest):
+        # under every reading, 宜家 (jia, gu, jie) was a candidate for 一股
         self.db.executemany("INSERT INTO sounds VALUES (?, ?)",
-                            [(key, w) for w, _ in fresh if is_cjk(w[0]) for key in sound_keys(w, self.analysis, limit=4)])
+                            [(key, w) for w, _ in fresh if is_cjk(w[0]) for key in sound_keys(w, self.analysis, limit=1)])
 
     def close(self, commit: bool = True) -> None:
         try:
@@ -213,7 +217,7 @@ class Lexicon:
     def holds(self, word: str) -> bool:
         return bool(self._rows("SELECT 1 FROM words WHERE word = ?", (word,)))
 
-    def sounding_like(self, key: str, length: int, limit: int = 12) -> list[tuple[str, int]]:
+    def sounding_like(self, key: str, length: int, limit: int = 50) -> list[tuple[str, int]]:
         """Words of `length` characters with this fuzzy sound key, most posts first."""
         rows = self._rows(
             "SELECT w.word, w.posts FROM sounds s JOIN words w ON w.word = s.word WHERE s.key = ? AND length(w.word) = ?"

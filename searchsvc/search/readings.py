@@ -37,9 +37,13 @@ class Unit:
         return any(r.startswith(self.text) for r in reading)  # a prefix, or an initial
 
 
-def readable(word: str, lexicon: Lexicon) -> bool:
-    """Whether a typed word is read as pinyin: letters only, and no post holds it as a word."""
-    return len(word) >= MIN_RUN and is_latin_run(word) and not lexicon.holds(word)
+def readable(word: str, lexicon: Lexicon, mixed: bool = False) -> bool:
+    """Whether a typed word is read as pinyin: letters only, and no post holds it as a word; typed
+    against hanzi (`主题cj`, `被r`), also a single letter or a word some post holds (the typed
+    text is then searched first, search.understand)."""
+    if not is_latin_run(word):
+        return False
+    return mixed or (len(word) >= MIN_RUN and not lexicon.holds(word))
 
 
 def read_stretch(parts: list[str], lexicon: Lexicon) -> tuple[str, ...]:
@@ -108,7 +112,10 @@ def _keys(units: list[Unit], full: bool) -> list[str]:
 
 
 def _collect(units: list[Unit], names: Iterable[Name], into: Counter[str]) -> None:
+    """The stretches of the names the units spell, over the characters that have a reading (what
+    lies between them, such as the colon of 入门教程五：网格, is part of the stretch, not typed)."""
     for name in names:
-        for start in range(len(name.text) - len(units) + 1):
-            if all(u.matches(name.text[start + j], name.chars[start + j]) for j, u in enumerate(units)):
-                into[name.text[start:start + len(units)]] += name.posts
+        at = [k for k, reading in enumerate(name.chars) if reading]
+        for start in range(len(at) - len(units) + 1):
+            if all(u.matches(name.text[at[start + j]], name.chars[at[start + j]]) for j, u in enumerate(units)):
+                into[name.text[at[start]:at[start + len(units) - 1] + 1]] += name.posts
