@@ -440,3 +440,22 @@ def test_a_reader_of_a_segment_merged_away_raises_instead_of_reading_nothing(sam
 def _leaves(reader: object) -> list[tuple[object, int]]:
     subs = getattr(reader, "readers", None)
     return list(zip(subs, reader.doc_offsets)) if subs else [(reader, 0)]  # type: ignore[attr-defined]
+
+
+def test_term_infos_are_kept_per_segment_and_bounded(sample_posts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from searchsvc.engine.codec import terms as terms_module
+    from searchsvc.engine.codec.terms import term_info
+
+    update_index(sample_posts, tmp_path / "ix")
+    monkeypatch.setattr(terms_module, "MAX_CACHED_INFOS", 50)
+    with SearchIndex(tmp_path / "ix") as index:
+        reader = index.searcher().reader()
+        words = [t for t in reader.lexicon("body_sub")][:120]
+        for _ in range(2):  # looked up, then (the first 50 at a time) from what is kept
+            for btext in words:
+                info = term_info(reader, "body_sub", btext)
+                assert (info.doc_frequency(), info.extent() if not info.is_inlined() else None) == \
+                       (reader.doc_frequency("body_sub", btext),
+                        reader.term_info("body_sub", btext).extent() if not info.is_inlined() else None)
+            assert term_info(reader, "body_sub", "不存在的词".encode()) is None
+            assert len(reader._terms.__dict__["_searchsvc_infos"]) <= 50
