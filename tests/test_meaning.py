@@ -68,7 +68,8 @@ def titles(searcher, q: str, **kw: object) -> list[str]:  # type: ignore[no-unty
 # --- readings and parsing ---------------------------------------------------------------------
 
 def test_readings_use_the_phrase_dictionary_and_keep_every_reading_it_does_not_settle() -> None:
-    assert readings("长大") == [("zhang",), ("da",)]  # 长大 is in pypinyin's phrases: zhǎng only
+    assert readings("长大", phrases=True) == [("zhang",), ("da",)]  # in pypinyin's phrases: zhǎng only
+    assert set(readings("长大")[0]) == {"zhang", "chang"}  # a query is read character by character
     alone = readings("长")[0]
     assert set(alone) == {"zhang", "chang"}  # alone, both readings stay
     assert readings("绿")[0][0] == "lv"  # ü as v
@@ -81,6 +82,23 @@ def test_a_latin_run_parses_as_syllables_the_last_unfinished_or_as_initials() ->
     assert parse_syllables("szjj") == [] and parse_initials("szjj") == ("s", "z", "j", "j")
     assert parse_initials("iu") is None  # no syllable starts with i or u
     assert parse_syllables("a" * 5000) == [] and parse_initials("a" * 5000) is None  # bounded
+
+
+def test_a_server_never_loads_the_phrase_dictionary(meaning_index: Path) -> None:
+    """What `serve` sets: pypinyin without its phrases (58 MB a worker); pinyin queries and
+    corrections still read, since the lexicon was read with phrases when it was built."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom pathlib import Path\nfrom searchsvc.backends.config import BackendConfig, open_searcher\n"
+              "from searchsvc.search.model import SearchRequest\n"
+              "s = open_searcher(BackendConfig(index_dir=Path(sys.argv[1])))\n"
+              "print(s.run(SearchRequest(q='zhangda')).hits[0].title, s.run(SearchRequest(q='全文检锁')).corrected)\n"
+              "import pypinyin.constants\nprint(len(pypinyin.constants.PHRASES_DICT), 'pypinyin.phrases_dict' in sys.modules)\n")
+    env = dict(os.environ, PYPINYIN_NO_PHRASES="1", PYPINYIN_NO_DICT_COPY="1")
+    out = subprocess.run([sys.executable, "-c", script, str(meaning_index)], capture_output=True, text=True, env=env,
+                         check=True).stdout.split("\n")
+    assert out[:2] == ["孩子长大了 全文检索", "0 False"]
 
 
 def test_sound_keys_fold_the_pairs_an_input_method_confuses() -> None:

@@ -39,25 +39,48 @@ def _prefixes() -> frozenset[str]:
     return frozenset(s[:i] for s in syllables() for i in range(1, len(s) + 1))
 
 
-@functools.lru_cache(maxsize=4096)
-def _word_readings(word: str) -> tuple[Reading, ...]:
+@functools.lru_cache(maxsize=1)
+def _phrases() -> dict[str, list[list[str]]]:
+    """pypinyin's phrase dictionary, loaded by the processes that index (a reindex, `watch`): a
+    server reads queries character by character and never needs it. Loaded by pypinyin itself at
+    import, with a copy, it cost every server worker 58 MB (serve sets PYPINYIN_NO_PHRASES)."""
+    from pypinyin.phrases_dict import phrases_dict
+
+    return phrases_dict  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=65536)
+def _char_readings(char: str) -> Reading:
     from pypinyin import Style, pinyin
 
-    if not all(is_cjk(c) for c in word):  # a word mixing scripts: each Chinese character alone
-        return tuple(_word_readings(c)[0] if is_cjk(c) else () for c in word)
-    found = pinyin(word, style=Style.NORMAL, heteronym=True)
-    if len(found) != len(word):  # pypinyin kept a character it has no reading for as text
-        return tuple(_word_readings(c)[0] if len(word) > 1 else () for c in word)
-    return tuple(tuple(dict.fromkeys(r for r in readings if _LATIN_RUN.match(r))) for readings in found)
+    found = pinyin(char, style=Style.NORMAL, heteronym=True)
+    if len(found) != 1:
+        return ()
+    return tuple(dict.fromkeys(r for r in found[0] if _LATIN_RUN.match(r)))
 
 
-def readings(norm: str, analysis: AnalysisSettings = AnalysisSettings()) -> list[Reading]:
-    """Per character of normalized text, its readings: a jieba word in pypinyin's phrase dictionary
-    reads as the dictionary says; any other character keeps every reading it has."""
+def _word_readings(word: str, phrases: bool) -> tuple[Reading, ...]:
+    """A jieba word's readings: the phrase dictionary's, when asked for and it holds the word;
+    else every reading of each Chinese character."""
+    if phrases and len(word) > 1:
+        found = _phrases().get(word)
+        if found and len(found) == len(word):
+            from pypinyin.contrib.tone_convert import to_normal
+
+            read = tuple(tuple(dict.fromkeys(n for n in map(to_normal, r) if _LATIN_RUN.match(n))) for r in found)
+            if all(read):
+                return read
+    return tuple(_char_readings(c) if is_cjk(c) else () for c in word)
+
+
+def readings(norm: str, analysis: AnalysisSettings = AnalysisSettings(), phrases: bool = False) -> list[Reading]:
+    """Per character of normalized text, its readings: with `phrases` (what a reindex reads), a
+    jieba word in pypinyin's phrase dictionary reads as the dictionary says; any other character
+    keeps every reading it has (as a typed query is read)."""
     out: list[Reading] = [() for _ in norm]
     for word, start, end, _ in segment(norm, False, analysis.engine, analysis.userdict):
         if any(is_cjk(c) for c in word):
-            out[start:end] = _word_readings(word)
+            out[start:end] = _word_readings(word, phrases)
     return out
 
 
@@ -97,10 +120,11 @@ def parse_initials(run: str) -> tuple[str, ...] | None:
     return tuple(run)
 
 
-def sound_keys(norm: str, analysis: AnalysisSettings = AnalysisSettings(), limit: int = 8) -> list[str]:
+def sound_keys(norm: str, analysis: AnalysisSettings = AnalysisSettings(), limit: int = 8,
+               phrases: bool = False) -> list[str]:
     """The fuzzy toneless readings of a Chinese word (检索 -> jian suo), one per polyphone reading up
-    to `limit`; [] when a character has no reading."""
-    per_char = readings(norm, analysis)
+    to `limit` (`phrases`: as readings()); [] when a character has no reading."""
+    per_char = readings(norm, analysis, phrases)
     if not per_char or any(not r for r in per_char):
         return []
     keys = (" ".join(fuzzy(s) for s in combo) for combo in itertools.product(*per_char))

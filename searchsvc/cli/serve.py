@@ -54,6 +54,10 @@ def serve(backend: BackendConfig, host: str, port: int, threads: int, workers: i
     if not watching and (posts_dir or site_dir or permalink or userdict or exclude or keep_out):
         raise click.UsageError("--posts, --site, --permalink, --userdict, --exclude and --keep-out go with --watch.")
     source = make_source(posts_dir, site_dir, permalink, userdict, exclude, keep_out) if watching else None
+    # Workers read queries character by character: pypinyin's phrase dictionary, and the copy it
+    # makes of its dictionaries, would cost each 58 MB (a watcher loads the phrases it indexes with).
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
+    os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
     limit_malloc_arenas()  # before the warm-up below, whose memory the workers inherit
     try:
         if source and not has_index(backend):  # build it now, so there is something to serve

@@ -97,7 +97,7 @@ class LexiconWriter:
 
     def add(self, post: Post) -> None:
         for name in post_names(post):
-            self._add_name(post.id, name, lambda text: readings(text, self.analysis))
+            self._add_name(post.id, name, lambda text: readings(text, self.analysis, phrases=True))
         self.words.update(post_words(post, self.analysis))
 
     def _add_name(self, post_id: str, name: str, read: Callable[[str], list[Reading]]) -> None:
@@ -150,7 +150,7 @@ class LexiconWriter:
         # a word under its likely reading only (the phrase dictionary's, else each character's commonest):
         # under every reading, 宜家 (jia, gu, jie) was a candidate for 一股
         self.db.executemany("INSERT INTO sounds VALUES (?, ?)",
-                            [(key, w) for w, _ in fresh if is_cjk(w[0]) for key in sound_keys(w, self.analysis, limit=1)])
+                            [(key, w) for w, _ in fresh if is_cjk(w[0]) for key in sound_keys(w, self.analysis, limit=1, phrases=True)])
 
     def close(self, commit: bool = True) -> None:
         try:
