@@ -182,7 +182,11 @@ class QueryLog:
                 LOG.warning("query log: %d entries not written to %s yet (%s); searches go on", len(self._pending),
                             self.path, reason)
             self._failing = reason
-            del self._pending[:-MAX_QUEUED]
+            if isinstance(exc, (sqlite3.OperationalError, OSError)):  # locked, full, unwritable: later
+                del self._pending[:-MAX_QUEUED]
+            else:  # something in the entries themselves: they would fail again
+                LOG.warning("query log: %d entries dropped", len(self._pending))
+                self._pending = []
             if db is not None:
                 db.close()
             return None
