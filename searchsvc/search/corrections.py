@@ -42,11 +42,11 @@ def corrections(parsed: ParsedQuery, lexicon: Lexicon, analysis: AnalysisSetting
         return []
     found: list[Correction] = []
     for chunk, words in parsed.groups:
-        if len(words) > 1 and 2 <= len(chunk) <= MAX_CHUNK and all(is_cjk(c) for c in chunk) \
-                and not lexicon.holds(chunk):  # the whole chunk first: 糟糕透鐤 -> 糟糕透顶, 中海哊 -> 中海油
+        whole = len(words) > 1 and 2 <= len(chunk) <= MAX_CHUNK and all(is_cjk(c) for c in chunk)
+        if whole and not lexicon.holds(chunk):  # the whole chunk first: 糟糕透鐤 -> 糟糕透顶, 中海哊 -> 中海油
             found += _correct(chunk, lexicon, analysis, scattered=True)
         for run in _single_character_runs(words):
-            if not lexicon.holds(run):
+            if not (whole and run == chunk) and not lexicon.holds(run):  # (检锁: the chunk is the run)
                 found += _correct(run, lexicon, analysis, scattered=True)
         for word in words:
             if word not in parsed.words or lexicon.holds(word):
