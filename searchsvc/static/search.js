@@ -15,13 +15,8 @@
   var popular = document.getElementById("popular");
   // One random id per page load: the server folds what is typed within seconds (数 -> 数字 -> 数字经济)
   // into one search and counts clicks against it. It is not stored beyond that, nor in a cookie.
-  var sid = results.getAttribute("data-sid") || session();
-
-  function session() {
-    var bytes = new Uint8Array(12);
-    (window.crypto || {}).getRandomValues ? window.crypto.getRandomValues(bytes) : bytes.forEach(function (_, i) { bytes[i] = Math.random() * 256; });
-    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
-  }
+  var sid = results.getAttribute("data-sid") || Array.prototype.map.call(
+    window.crypto.getRandomValues(new Uint8Array(12)), function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
 
   function showPopular() { if (popular) popular.hidden = !!box.value.trim(); }
 
