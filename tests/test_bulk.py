@@ -14,6 +14,8 @@ import pytest
 from test_search import CASES
 from whoosh import query as wq
 
+from searchsvc.engine.codec import lists
+from searchsvc.engine.codec.terms import term_info
 from searchsvc.engine.evaluate.arrays import BulkEvaluator
 from searchsvc.engine.evaluate.collect import by_key, top
 from searchsvc.engine.evaluate.queries import build_queries
@@ -244,3 +246,34 @@ def test_a_phrase_within_a_few_documents_decodes_only_theirs(tmp_path: Path) -> 
             assert inside == sorted(d for d in expected if within[d]), n
             for d in inside:
                 assert got.score[d] == pytest.approx(expected[d], rel=1e-9)
+
+
+@pytest.mark.parametrize("span_bytes", [64 * 1024, 0])
+def test_postings_read_for_a_few_documents_are_those_of_the_whole_list(
+        sample_index: SearchIndex, span_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_postings_in reads a list's documents and sizes, then only the values of the wanted
+    documents (one span, or a read each when few and far apart): the same postings as the whole
+    list's, for every substring term of the sample."""
+    monkeypatch.setattr(lists, "_SPAN_BYTES", span_bytes)
+    rng = np.random.default_rng(3)
+    searcher = sample_index.searcher()
+    compared = listed = 0
+    for sub, _ in searcher.leaf_searchers():
+        reader = sub.reader()
+        size = reader.doc_count_all()
+        for fieldname, btext in reader.all_terms():
+            if fieldname != "body_sub":
+                continue
+            info = term_info(reader, fieldname, btext)
+            listed += not info.is_inlined()  # a list of its own in the postings file, not in the term table
+            docs, _, (blob, sizes) = lists.read_postings(reader, fieldname, btext, True, info)
+            ends = np.cumsum(sizes)
+            for n in (1, 3, size):
+                wanted = np.sort(rng.choice(size, min(n, size), replace=False)).astype(np.int64)
+                got_docs, got_blob, got_sizes = lists.read_postings_in(reader, fieldname, btext, info, wanted)
+                keep = [i for i, d in enumerate(docs.tolist()) if d in set(wanted.tolist())]
+                assert got_docs.tolist() == docs[keep].tolist()
+                assert got_sizes.tolist() == sizes[keep].tolist()
+                assert got_blob == b"".join(blob[ends[i] - sizes[i]:ends[i]] for i in keep)
+                compared += len(keep)
+    assert compared > 1000 and listed > 20

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
+import numpy as np
 import pytest
 from conftest import write_posts
 
 from searchsvc.analysis.normalize import normalize
 from searchsvc.analysis.units import count_phrase, substring_units, unit_text
+from searchsvc.engine import run
 from searchsvc.engine.evaluate import substring
+from searchsvc.engine.evaluate.arrays import BulkEvaluator
+from searchsvc.engine.evaluate.queries import build_queries
 from searchsvc.engine.read.searcher import SearchIndex
 from searchsvc.engine.run import run_query
 from searchsvc.engine.write.reindex import update_index
 from searchsvc.search.model import SearchResult, make_request
-from searchsvc.search.plan import substring_plan
+from searchsvc.search.parse import parse_query
+from searchsvc.search.plan import plan_query, substring_plan
 
 FRAGMENT = "也不是这些学生本身的问题"
 FILLER = "城市的公园在周末总是很热闹，孩子们在草地上奔跑，老人们在树荫下下棋。"
@@ -135,3 +140,71 @@ def test_a_paste_of_many_chunks_names_no_narrower_query(index: SearchIndex) -> N
     result = search(index, paste)
     assert (result.total == 0 or result.partial) and result.suggestion is None
     assert search(index, "水库 不存在的词语甲乙丙").suggestion == "水库"
+
+
+def _phrase_query(index: SearchIndex, text: str) -> Any:
+    return build_queries(plan_query(parse_query(text, index.analysis))).verbatim[0]
+
+
+PHRASES = [FRAGMENT, BOILERPLATE, SENTENCES[0][:14], SENTENCES[2][3:9], "".join(SENTENCES)[10:50], "学生本身"]
+
+
+@pytest.mark.parametrize("defer", [False, True])
+def test_holds_answers_what_the_scored_evaluation_matches(index: SearchIndex, defer: bool,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranking's tiers ask only which posts hold a text (BulkEvaluator.holds): the same posts
+    the scored evaluation matches, over any domain; deferring leaves some unsure, never wrong."""
+    if defer:  # defer after the first unit, confirm nothing directly: the unsure path on 62 posts
+        monkeypatch.setattr(substring, "DEFER", 4)
+        monkeypatch.setattr(substring, "DIRECT", 0)
+        monkeypatch.setattr(substring, "FEW", 1)
+        monkeypatch.setattr(substring, "CONFIRM", 2)
+    searcher = index.searcher()
+    evaluator = BulkEvaluator(searcher, index.arrays(searcher))
+    size = searcher.reader().doc_count_all()
+    rng = np.random.default_rng(5)
+    unsure_seen = 0
+    for text in PHRASES:
+        q = _phrase_query(index, f"{text} 城市")  # the longest chunk is the text
+        for n in (size, 40, 9, 3):
+            domain = np.sort(rng.choice(size, n, replace=False))
+            expected = evaluator.evaluate_in(q, domain)[0]
+            held, unsure = evaluator.holds(q, domain, defer)
+            if defer:
+                assert not (held & ~expected).any() and not (expected & ~(held | unsure)).any(), (text, n)
+                unsure_seen += int(unsure.sum())
+            else:
+                assert held.tolist() == expected.tolist() and not unsure.any(), (text, n)
+    assert unsure_seen or not defer
+
+
+def test_a_verbatim_tier_settled_page_by_page_ranks_as_the_exact_one(index: SearchIndex,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unsure verbatim candidates are confirmed only where they could reach the page: every page
+    is the one confirming them all gives."""
+    monkeypatch.setattr(substring, "DEFER", 1)
+    monkeypatch.setattr(substring, "DIRECT", 0)
+    monkeypatch.setattr(substring, "FEW", 1)
+    monkeypatch.setattr(substring, "CONFIRM", 1)
+    settled, reordered = [], 0
+    settle = run._settle
+
+    def counted(*args: Any) -> None:
+        settled.append(1)
+        settle(*args)
+
+    monkeypatch.setattr(run, "_settle", counted)
+    pairs = [SENTENCES[a][-9:] + SENTENCES[b][:6] for a in range(8) for b in range(8) if a != b]
+    for text in pairs + [SENTENCES[0][:14], SENTENCES[6][2:20], BOILERPLATE[:12] + " 城市"]:
+        for page in ("1", "2", "3") if text not in pairs else ("1",):
+            params = {"q": [text], "per_page": ["3"], "page": [page]}
+            monkeypatch.setattr(run, "MAX_SETTLED", 64)
+            lazy = run_query(index, make_request(params))
+            monkeypatch.setattr(run, "MAX_SETTLED", -1)  # no page is small enough: confirmed all at once
+            exact = run_query(index, make_request(params))
+            assert [(h.id, h.score) for h in lazy.hits] == [(h.id, h.score) for h in exact.hits], (text, page)
+            assert lazy.total == exact.total, text
+            if text in pairs:  # a pair in a row is held by fewer posts than hold both sentences
+                reordered += int(len(holding(text)) < exact.total and exact.hits[0].id in holding(text)
+                                 and max(exact.hits[1:], key=lambda h: h.score).score > exact.hits[0].score)
+    assert reordered >= 3 and len(settled) >= 60

@@ -51,13 +51,14 @@ def cjk_chars(norm: str) -> list[tuple[str, int, int]]:
 # of the phrase occurs in the unit text of the text, with a run of other letters at either end
 # of the phrase starting or ending a run there (count_phrase): checked on a post's stored text,
 # a long phrase needs no positions of its every unit.
-_NOT_UNIT = re.compile(r"[\W_]+")
-_SCRIPT_CHANGE = re.compile(f"(?<=[{CJK_RANGES}])(?=[^\\W_{CJK_RANGES}])|(?<=[^\\W_{CJK_RANGES}])(?=[{CJK_RANGES}])")
+_RUNS = re.compile(f"[{CJK_RANGES}]+|[^\\W_{CJK_RANGES}]+")
 
 
 def unit_text(norm: str) -> str:
-    """Normalized text as its runs of units, one space apart."""
-    return _SCRIPT_CHANGE.sub(" ", _NOT_UNIT.sub(" ", norm)).strip()
+    """Normalized text as its runs of units, one space apart (one findall: substituting the gaps
+    and then the script changes took ~3x as long, 140 us for a post of 2,300 characters, and
+    confirming a phrase on stored text is mostly this)."""
+    return " ".join(_RUNS.findall(norm))
 
 
 def phrase_text(units: list[str] | tuple[str, ...]) -> str:

@@ -76,7 +76,7 @@ def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, p
     first = (request.page - 1) * request.per_page
     limit = request.page * request.per_page
     ranked = plan.ranked and request.sort == "relevance"
-    tiers = _tiers(evaluator, plan, matches) if ranked and total else None
+    tiers = _tiers(evaluator, plan, matches, limit) if ranked and total else None
     if ranked:
         docs = top(matches, limit, tiers)
     else:  # by date; a filter alone has nothing to rank by, so it lists the newest first
@@ -90,11 +90,14 @@ def _evaluate(searcher: Searcher, arrays: IndexArrays, request: SearchRequest, p
     return SearchResult(request, total, pages, _ms(started), hits, facets, suggestion, partial)
 
 
-def _tiers(evaluator: BulkEvaluator, plan: WhooshQueries, matches: Matches) -> np.ndarray | None:
+def _tiers(evaluator: BulkEvaluator, plan: WhooshQueries, matches: Matches, limit: int) -> np.ndarray | None:
     """Each matching post's tier, which ranks it before its score does. Most significant: per
     group of alternatives (in order), how early the first alternative it holds comes; then two
     for every verbatim text of the query it holds, one for a title that is the query. None when
-    every post has the same."""
+    every post has the same.
+
+    A verbatim text held by many candidates is confirmed only where it decides the first `limit`
+    (_settle); the tiers of posts below those may be left low."""
     if not plan.alternatives and not plan.verbatim and plan.exact_title is None:
         return None
     docs = np.flatnonzero(matches.mask)
@@ -102,18 +105,57 @@ def _tiers(evaluator: BulkEvaluator, plan: WhooshQueries, matches: Matches) -> n
     for group in plan.alternatives:
         held = np.zeros(len(docs), dtype=np.int32)
         for place, q in reversed(list(enumerate(group))):  # the earliest one held wins
-            held[evaluator.evaluate_in(q, docs)[0]] = len(group) - place
+            held[evaluator.holds(q, docs)[0]] = len(group) - place
         rank = rank * (len(group) + 1) + held
     rank *= 2 * len(plan.verbatim) + 2
+    defer = limit <= MAX_SETTLED
+    pending = []
     for q in plan.verbatim:
-        rank += 2 * evaluator.evaluate_in(q, docs)[0]
+        sure, unsure = evaluator.holds(q, docs, defer)
+        rank += 2 * sure
+        pending.append((q, unsure))
     if plan.exact_title is not None:
-        rank += evaluator.evaluate_in(plan.exact_title, docs)[0]
+        rank += evaluator.holds(plan.exact_title, docs)[0]
+    if pending and any(unsure.any() for _, unsure in pending):
+        _settle(evaluator, docs, matches.score[docs], rank, pending, limit)
     if not rank.any():
         return None
     tiers = np.zeros(len(matches.mask), dtype=np.int32)
     tiers[docs] = rank
     return tiers
+
+
+# A verbatim text's unsure candidates are confirmed a page at a time, in the order they could
+# rank, up to MAX_SETTLED of them; the rest then all at once.
+MAX_SETTLED = 64
+
+
+def _settle(evaluator: BulkEvaluator, docs: np.ndarray, score: np.ndarray, rank: np.ndarray,
+            pending: list[tuple[wq.Query, np.ndarray]], limit: int) -> None:
+    """Confirm the unsure verbatim candidates (`pending`: each text's unsure mask over `docs`)
+    that could reach the first `limit`, adding to `rank` in place: ranked as if they held every
+    text, the first `limit` are taken; once none of them is unsure they are the first `limit`
+    whatever the others hold, else their unsure ones are confirmed and it goes again."""
+    unsure = np.zeros(len(docs), dtype=bool)
+    for _, maybe in pending:
+        unsure |= maybe
+    settled = 0
+    every = Matches(np.ones(len(docs), dtype=bool), score)  # positions in docs, which are in order
+    while unsure.any():
+        hoped = rank + sum(2 * maybe for _, maybe in pending)
+        best = top(every, limit, hoped)
+        ask = np.sort(best[unsure[best]])  # in document order, as a domain is
+        if not len(ask):
+            return
+        if settled + len(ask) > MAX_SETTLED:
+            ask = np.flatnonzero(unsure)
+        for q, maybe in pending:
+            open_ = ask[maybe[ask]]
+            if len(open_):
+                rank[open_] += 2 * evaluator.holds(q, docs[open_])[0]
+                maybe[open_] = False
+        unsure[ask] = False
+        settled += len(ask)
 
 
 def _no_facets() -> dict[str, tuple[FacetCount, ...]]:

@@ -22,7 +22,8 @@ from whoosh.query.compound import PreloadedOr
 from whoosh.searching import Searcher
 
 from searchsvc.engine.evaluate.bm25 import bm25, idf
-from searchsvc.engine.evaluate.substring import Substring, sample, substring_matches
+from searchsvc.engine.evaluate.matcher import Substring
+from searchsvc.engine.evaluate.substring import sample, substring_holds, substring_matches
 from searchsvc.engine.read.tables import IndexArrays, leaf_readers
 
 
@@ -98,6 +99,35 @@ class BulkEvaluator:
             live = self.arrays.live.copy() if domain is None else self.arrays.live[domain]
             return live, np.where(live, 1.0, 0.0)
         return self._leaf(q, domain)
+
+    def holds(self, q: Any, domain: np.ndarray, defer: bool = False) -> Arrays:
+        """Which documents of `domain` (sorted, live) the query matches, without scores, as
+        (held, unsure) masks: an Or's later parts only over what its earlier ones have not
+        found, an And's over what they kept, and a substring phrase narrowed by its rarest units
+        and confirmed on stored text (substring.substring_holds). Nothing is unsure unless
+        `defer`, which leaves a phrase's many candidates unconfirmed. What ranking's tiers ask."""
+        kind = type(q)
+        if kind in (wq.Or, PreloadedOr, wq.And) and q.subqueries:
+            every = kind is wq.And
+            held = np.full(len(domain), every)
+            maybe = np.full(len(domain), every)  # held or unsure
+            for sub in q.subqueries:
+                open_ = np.flatnonzero(maybe if every else ~held)  # an And's still possible, an Or's not yet held
+                if not len(open_):
+                    break
+                sure, unsure = self.holds(sub, domain[open_], defer)
+                if every:
+                    held[open_] &= sure
+                    maybe[open_] = sure | unsure
+                else:
+                    held[open_] = sure
+                    maybe[open_] |= sure | unsure
+            held &= maybe
+            return held, maybe & ~held
+        if kind is Substring and q.fieldname in self.arrays.scored_fields:
+            sure, unsure = substring_holds(q, self.searcher, domain, defer)
+            return np.isin(domain, sure, assume_unique=True), np.isin(domain, unsure, assume_unique=True)
+        return self.evaluate_in(q, domain)[0], np.zeros(len(domain), dtype=bool)
 
     def estimate(self, q: Any) -> int:
         """How many documents the query may match, from the term table's document frequencies

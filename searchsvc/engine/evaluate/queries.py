@@ -9,7 +9,7 @@ from whoosh import query as wq
 from whoosh.query.compound import PreloadedOr
 
 from searchsvc.analysis.normalize import is_cjk
-from searchsvc.engine.evaluate.substring import Substring
+from searchsvc.engine.evaluate.matcher import Substring
 from searchsvc.search.plan import QueryPlan, substring_plan
 
 TITLE_BOOST = 3.0

@@ -1,147 +1,23 @@
-"""Engine, evaluating: exact substrings as a phrase of bigram terms, verified with position sets.
-
-Whoosh's own Phrase runs every candidate through its span machinery (~0.1 ms a document); this
-matcher intersects the terms' posting lists and checks positions with C-level set operations
-(positions come packed, see engine.codec.positions). substring_matches does the same for every
-document at once, with arrays.
+"""Engine, evaluating: exact substrings (Substring queries, a phrase of bigram terms) over whole
+posting lists with arrays: positions intersected as sorted start keys (positions come packed, see
+engine.codec.positions), a long phrase narrowed by a sample of its units and confirmed on the
+candidates' stored text. substring_matches scores; substring_holds only answers which hold it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-from whoosh import matching
-from whoosh.query import Phrase
 
 from searchsvc.analysis.normalize import normalize
 from searchsvc.analysis.units import count_phrase, unit_text
-from searchsvc.engine.codec.lists import read_postings, take_values
+from searchsvc.engine.codec.lists import read_postings, read_postings_in
 from searchsvc.engine.codec.positions import start_keys
 from searchsvc.engine.codec.terms import term_info
 from searchsvc.engine.evaluate.bm25 import bm25, length_norms
+from searchsvc.engine.evaluate.matcher import Substring
 from searchsvc.engine.schema import STORED_TEXT
-
-
-class Substring(Phrase):  # type: ignore[misc]
-    """Documents whose field holds the terms at consecutive positions (slop 1 only)."""
-
-    def matcher(self, searcher: Any, context: Any = None) -> Any:
-        fieldname = self.fieldname
-        if fieldname not in searcher.schema:
-            return matching.NullMatcher()
-        reader = searcher.reader()
-        field = searcher.schema[fieldname]
-        leaves = []
-        rarest = None
-        for word in self.words:
-            btext = field.to_bytes(word)
-            if (fieldname, btext) not in reader:
-                return matching.NullMatcher()
-            freq = reader.doc_frequency(fieldname, btext)
-            if rarest is None or freq < rarest[0]:
-                rarest = (freq, btext)
-            leaves.append(reader.postings(fieldname, btext))
-        assert rarest is not None
-        weighting = context.weighting if context is not None else searcher.weighting
-        scorer = weighting.scorer(searcher, fieldname, rarest[1]) if weighting is not None else None
-        return _SubstringMatcher(leaves, scorer, self.boost * field.format.field_boost, field.format.decode_positions)
-
-
-class _SubstringMatcher(matching.Matcher):  # type: ignore[misc]
-    def __init__(self, leaves: list[Any], scorer: Any, boost: float, decode: Any) -> None:
-        self._leaves = leaves
-        self._decode = decode
-        self._scorer = scorer
-        self._boost = boost
-        self._count = 0
-        self._active = True
-        self._find()
-
-    def _align(self) -> bool:
-        """Move every leaf to the same document; False when one runs out."""
-        leaves = self._leaves
-        while True:
-            target = max(leaf.id() for leaf in leaves)
-            aligned = True
-            for leaf in leaves:
-                if leaf.id() < target:
-                    leaf.skip_to(target)
-                    if not leaf.is_active():
-                        return False
-                    aligned = aligned and leaf.id() == target
-            if aligned:
-                return True
-
-    def _occurrences(self) -> int:
-        starts: set[int] | None = None
-        for offset, leaf in enumerate(self._leaves):
-            shifted = set(map((-offset).__add__, self._decode(leaf.value())))
-            starts = shifted if starts is None else starts & shifted
-            if not starts:
-                return 0
-        return len(starts) if starts else 0
-
-    def _find(self) -> None:
-        while self._active:
-            if not all(leaf.is_active() for leaf in self._leaves) or not self._align():
-                self._active = False
-                return
-            self._count = self._occurrences()
-            if self._count:
-                return
-            self._leaves[0].next()
-
-    def is_active(self) -> bool:
-        return self._active
-
-    def id(self) -> int:
-        return self._leaves[0].id()  # type: ignore[no-any-return]
-
-    def next(self) -> None:
-        self._leaves[0].next()
-        self._find()
-
-    def skip_to(self, docid: int) -> None:
-        if not self._active or self.id() >= docid:
-            return
-        for leaf in self._leaves:
-            if leaf.is_active() and leaf.id() < docid:
-                leaf.skip_to(docid)
-        self._find()
-
-    def weight(self) -> float:
-        return float(self._count)
-
-    def score(self) -> float:
-        if self._scorer is None:  # matching without ranking (counting, deleting)
-            return self._count * self._boost
-        return self._scorer.score(self) * self._boost  # type: ignore[no-any-return]
-
-    def supports_block_quality(self) -> bool:
-        return False
-
-    def max_quality(self) -> float:
-        return 1e9  # no useful bound: never prune on it
-
-    def supports(self, astype: str) -> bool:
-        return astype in ("weight", "frequency")
-
-    def copy(self) -> _SubstringMatcher:
-        twin = _SubstringMatcher.__new__(_SubstringMatcher)
-        twin._leaves = [leaf.copy() for leaf in self._leaves]
-        twin._decode = self._decode
-        twin._scorer, twin._boost, twin._count, twin._active = self._scorer, self._boost, self._count, self._active
-        return twin
-
-    def replace(self, minquality: float = 0) -> Any:
-        return self if self._active else matching.NullMatcher()
-
-    def children(self) -> list[Any]:
-        return []
-
-    def term_matchers(self) -> Iterator[Any]:
-        return iter(())
 
 
 # A phrase of more units than LONG is narrowed by the rarest of SAMPLE of its units, spread over
@@ -150,6 +26,11 @@ class _SubstringMatcher(matching.Matcher):  # type: ignore[misc]
 LONG = 12
 SAMPLE = 16
 CONFIRM = 32
+# substring_holds confirms on stored text once FEW or fewer candidates are left, or when asked
+# about DIRECT or fewer; it defers candidates over DEFER (confirming a post's text: ~0.1 ms).
+FEW = 8
+DIRECT = 12
+DEFER = 1024
 
 
 def sample(units: tuple[str, ...] | list[str]) -> list[str]:
@@ -177,39 +58,13 @@ def substring_matches(q: Substring, searcher: Any, lengths: Any,
     field = searcher.schema[fieldname]
     weighting = searcher.weighting
     units = list(q.words)
-    picked = _sampled(len(units))
+    few = CONFIRM if len(units) > LONG else 0
     found_ids, found_scores = [], []
     for sub, offset in searcher.leaf_searchers():
-        reader = sub.reader()
-        terms = [field.to_bytes(units[i]) for i in picked]
-        infos = [term_info(reader, fieldname, t) for t in terms]
-        if not terms or any(info is None for info in infos):
+        found = _segment_matches(sub, fieldname, field, units, _local(within, offset, sub), few)
+        if found is None:
             continue
-        dfs = [info.doc_frequency() for info in infos]
-        local = None
-        if within is not None:
-            local = within[(within >= offset) & (within < offset + reader.doc_count_all())] - offset
-        confirm = len(picked) < len(units)
-        starts = _phrase_starts(reader, fieldname, terms, infos, picked, local, confirm)
-        running = _runs(starts >> 32)[0] if confirm and starts is not None else None
-        if starts is not None and running is not None and len(running) > CONFIRM:
-            # Too many candidates to read: the rest of the units by their positions, exactly.
-            rest = sorted(set(range(len(units))) - set(picked))
-            rest_terms = [field.to_bytes(units[i]) for i in rest]
-            rest_infos = [term_info(reader, fieldname, t) for t in rest_terms]
-            if any(info is None for info in rest_infos):
-                continue
-            more = _phrase_starts(reader, fieldname, rest_terms, rest_infos, rest, running, False)
-            starts = _sorted_intersection(starts, more) if more is not None else starts
-            confirm = False
-        if starts is None or not len(starts):
-            continue
-        docs, counts = _runs(starts >> 32)
-        if confirm:
-            docs, counts = _confirmed(sub, STORED_TEXT.get(fieldname, ""), docs, units)
-            if not len(docs):
-                continue
-        rarest = terms[dfs.index(min(dfs))]  # the first of the rarest, as _SubstringMatcher picks
+        docs, counts, rarest = found
         scorer = weighting.scorer(sub, fieldname, rarest)
         norms = length_norms(lengths[docs + offset], scorer.avgfl, scorer.B, scorer.K1)
         found_ids.append(docs + offset)
@@ -219,24 +74,140 @@ def substring_matches(q: Substring, searcher: Any, lengths: Any,
     return np.concatenate(found_ids), np.concatenate(found_scores)
 
 
+def substring_holds(q: Substring, searcher: Any, within: np.ndarray,
+                    defer: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Which of `within` (sorted global numbers) hold the phrase, for what needs no score
+    (ranking's tiers): (held, unsure), sorted global numbers. Its rarest units narrow the
+    candidates by their positions; once FEW or fewer are left, or when DIRECT or fewer were
+    asked about, their stored text confirms it. With `defer`, candidates still over DEFER after
+    a unit, or over CONFIRM after a long phrase's sample, come back unsure, for the caller to
+    confirm only those that could reach its page (a title held by 80,000 posts cost its tier
+    128 ms at 100k by positions); without, every answer is exact."""
+    empty = np.zeros(0, dtype=np.int64)
+    fieldname = q.fieldname
+    if fieldname not in searcher.schema or not len(within):
+        return empty, empty
+    field = searcher.schema[fieldname]
+    units = list(q.words)
+    held, unsure = [empty], [empty]
+    for sub, offset in searcher.leaf_searchers():
+        local = _local(within, offset, sub)
+        assert local is not None
+        if len(local):
+            sure, maybe = _segment_holds(sub, fieldname, field, units, local, defer)
+            held.append(sure + offset)
+            unsure.append(maybe + offset)
+    return np.concatenate(held), np.concatenate(unsure)
+
+
+def _segment_holds(sub: Any, fieldname: str, field: Any, units: list[str], local: np.ndarray,
+                   defer: bool) -> tuple[np.ndarray, np.ndarray]:
+    empty = np.zeros(0, dtype=np.int64)
+    stored = STORED_TEXT.get(fieldname, "")
+    if stored and len(local) <= DIRECT:
+        return _confirmed(sub, stored, local, units)[0], empty
+    reader = sub.reader()
+    picked = _sampled(len(units))
+    terms = [field.to_bytes(units[i]) for i in picked]
+    infos = [term_info(reader, fieldname, t) for t in terms]
+    if not terms or any(info is None for info in infos):
+        return empty, empty
+    starts, complete = _phrase_starts(reader, fieldname, terms, infos, picked, local, FEW if stored else 0,
+                                      DEFER if stored and defer else 0)
+    if starts is None or not len(starts):
+        return empty, empty
+    docs = _runs(starts >> 32)[0]
+    if complete and len(picked) == len(units):
+        return docs, empty
+    if len(docs) <= CONFIRM:
+        return _confirmed(sub, stored, docs, units)[0], empty
+    if defer:
+        return empty, docs
+    starts = _rest_exactly(reader, fieldname, field, units, picked, starts)
+    return (_runs(starts >> 32)[0] if starts is not None else empty), empty
+
+
+def _local(within: np.ndarray | None, offset: int, sub: Any) -> np.ndarray | None:
+    """The documents of `within` (global numbers) in one segment, as its local numbers."""
+    if within is None:
+        return None
+    return within[(within >= offset) & (within < offset + sub.doc_count_all())] - offset  # type: ignore[no-any-return]
+
+
+def _segment_matches(sub: Any, fieldname: str, field: Any, units: list[str], local: np.ndarray | None,
+                     few: int) -> tuple[np.ndarray, np.ndarray, bytes] | None:
+    """One segment's documents holding the phrase (local numbers, only among `local` when given),
+    how many times each, and the first of its rarest narrowing terms (the idf's); None when a
+    term is absent. The units are narrowed by the rarest first; with `few`, once that many or
+    fewer documents are left, the stored text of those confirms the phrase (and counts it)."""
+    if local is not None and not len(local):
+        return None
+    reader = sub.reader()
+    picked = _sampled(len(units))
+    terms = [field.to_bytes(units[i]) for i in picked]
+    infos = [term_info(reader, fieldname, t) for t in terms]
+    if not terms or any(info is None for info in infos):
+        return None
+    dfs = [info.doc_frequency() for info in infos]
+    rarest = terms[dfs.index(min(dfs))]  # the first of the rarest, as _SubstringMatcher picks
+    stored = STORED_TEXT.get(fieldname, "")
+    starts, complete = _phrase_starts(reader, fieldname, terms, infos, picked, local, few if stored else 0)
+    if starts is None or not len(starts):
+        return None
+    docs, counts = _runs(starts >> 32)
+    if complete and len(picked) < len(units):
+        if len(docs) > CONFIRM:  # too many candidates to read: the rest of the units by their positions, exactly
+            starts = _rest_exactly(reader, fieldname, field, units, picked, starts)
+            if starts is None:
+                return None
+            docs, counts = _runs(starts >> 32)
+            return docs, counts, rarest
+        complete = False
+    if not complete:
+        docs, counts = _confirmed(sub, stored, docs, units)
+        if not len(docs):
+            return None
+    return docs, counts, rarest
+
+
+def _rest_exactly(reader: Any, fieldname: str, field: Any, units: list[str], picked: list[int],
+                  starts: np.ndarray) -> np.ndarray | None:
+    """`starts` (a long phrase's, by its sampled units) less those where the rest of its units are
+    not in place, by their positions; None when none are left."""
+    rest = sorted(set(range(len(units))) - set(picked))
+    rest_terms = [field.to_bytes(units[i]) for i in rest]
+    rest_infos = [term_info(reader, fieldname, t) for t in rest_terms]
+    if any(info is None for info in rest_infos):
+        return None
+    more, _ = _phrase_starts(reader, fieldname, rest_terms, rest_infos, rest, _runs(starts >> 32)[0], 0)
+    if more is None or not len(starts := _sorted_intersection(starts, more)):
+        return None
+    return starts
+
+
 def _phrase_starts(reader: Any, fieldname: str, terms: list[bytes], infos: list[Any], offsets: list[int],
-                   within: np.ndarray | None, narrow: bool) -> np.ndarray | None:
+                   within: np.ndarray | None, few: int, many: int = 0) -> tuple[np.ndarray | None, bool]:
     """(document << 32 | phrase start) where every one of `terms` sits at its offset from the
-    start, rarest term first, decoding later terms only in documents still in the running (and
-    only in `within`, sorted local numbers, when given). With `narrow`, it stops once CONFIRM or
-    fewer documents are left."""
+    start, rarest term first, reading later terms' postings only for documents still in the
+    running (and only for `within`, sorted local numbers, when given); and whether every term
+    was checked. With `few`, it stops once that many or fewer documents are left; with `many`,
+    once more than that many are left after a term."""
     starts: np.ndarray | None = None
-    for j in sorted(range(len(terms)), key=lambda j: infos[j].doc_frequency()):
-        docs, _, (blob, sizes) = read_postings(reader, fieldname, terms[j], True, infos[j])
-        if starts is not None:  # only the postings of documents still in the running
-            docs, blob, sizes = _postings_in(_runs(starts >> 32)[0], docs, blob, sizes)
-        elif within is not None:
-            docs, blob, sizes = _postings_in(within, docs, blob, sizes)
+    running = within
+    order = sorted(range(len(terms)), key=lambda j: infos[j].doc_frequency())
+    for n, j in enumerate(order):
+        if running is None:
+            docs, _, (blob, sizes) = read_postings(reader, fieldname, terms[j], True, infos[j])
+        else:
+            docs, blob, sizes = read_postings_in(reader, fieldname, terms[j], infos[j], running)
         keys = start_keys(docs, blob, sizes, offsets[j])
         starts = keys if starts is None else _sorted_intersection(starts, keys)
-        if not len(starts) or (narrow and len(_runs(starts >> 32)[0]) <= CONFIRM):
+        if not len(starts):
             break
-    return starts
+        running = _runs(starts >> 32)[0]
+        if n + 1 < len(order) and ((few and len(running) <= few) or (many and len(running) > many)):
+            return starts, False
+    return starts, True
 
 
 def _confirmed(sub: Any, stored: str, docs: np.ndarray, units: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -257,19 +228,6 @@ def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return ordered, np.zeros(0, dtype=np.int64)
     firsts = np.flatnonzero(np.diff(ordered, prepend=ordered[0] - 1))
     return ordered[firsts], np.diff(np.append(firsts, len(ordered)))
-
-
-def _postings_in(wanted: np.ndarray, docs: np.ndarray, blob: bytes,
-                 sizes: np.ndarray) -> tuple[np.ndarray, bytes, np.ndarray]:
-    """The postings (documents, values, value sizes) whose document is in `wanted` (sorted)."""
-    if not len(wanted):
-        return docs[:0], b"", sizes[:0]
-    at = np.searchsorted(wanted, docs)
-    keep = np.flatnonzero(wanted[np.minimum(at, len(wanted) - 1)] == docs)
-    if len(keep) == len(docs):
-        return docs, blob, sizes
-    values, picked = take_values(np.frombuffer(blob, dtype=np.uint8), sizes, keep)
-    return docs[keep], values.tobytes(), picked
 
 
 def _sorted_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
