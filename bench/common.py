@@ -136,7 +136,8 @@ def reader_mix(posts: Path, per_class: int = 20, seed: int = 5) -> list[tuple[st
     pasted title; a pasted sentence of 20-60 characters and a passage of 200-400; a paste near
     the 2,000-character cap; a 6-12 character fragment, also in traditional characters and with
     its digits and letters full-width; two or three of a post's rarest words; a quoted fragment;
-    one character; a word within a category; a word, newest first."""
+    one character; a word within a category; a word, newest first. Every query draws its own post
+    (not a fragment shared by four classes, whose leaves the first left in the cache)."""
     import opencc
 
     from searchsvc.analysis.segment import segment
@@ -159,26 +160,32 @@ def reader_mix(posts: Path, per_class: int = 20, seed: int = 5) -> list[tuple[st
         start = rng.randrange(len(text) - size + 1)
         return text[start:start + size].strip()
 
+    long_posts = [p for p in sample if len(p.body) > 2200]
+
+    def draw() -> tuple[Any, str, str]:  # a post, its body on one line, a fragment of it
+        post = rng.choice(long_posts)
+        return post, " ".join(post.body.split()), stretch(rng.choice(_RUN.findall(post.body) or [post.title]), 6, 12)
+
+    def common(post: Any) -> str:
+        return rng.choice(sorted(words_of[post.id], key=lambda w: -df[w])[:30])
+
     mix: list[tuple[str, dict[str, Any]]] = []
     for _ in range(per_class):
-        post = rng.choice([p for p in sample if len(p.body) > 2200])
-        body = " ".join(post.body.split())
-        run = rng.choice(_RUN.findall(post.body) or [post.title])
-        frag = stretch(run, 6, 12)
-        common_words = sorted(words_of[post.id], key=lambda w: -df[w])[:30]
-        rare = sorted(words_of[post.id], key=lambda w: (df[w], w))[:rng.randint(2, 3)]
+        (p1, _, _), (_, b2, _), (_, b3, _), (_, b4, _) = draw(), draw(), draw(), draw()
+        (_, _, f5), (_, _, f6), (_, _, f7), (p8, _, _), (_, _, f9), (_, _, f10) = (draw() for _ in range(6))
+        p11, p12 = draw()[0], draw()[0]
         mix += [
-            ("title", {"q": post.title}),
-            ("sentence", {"q": stretch(body, 20, 60)}),
-            ("passage", {"q": stretch(body, 200, 400)}),
-            ("paste-2000", {"q": stretch(body, 1900, 2000)}),
-            ("fragment", {"q": frag}),
-            ("fragment-trad", {"q": s2t.convert(frag)}),
-            ("fragment-fullwidth", {"q": "".join(_FULL_WIDTH.get(c, c) for c in rng.choice(mixed))} if mixed else {"q": frag}),
-            ("rare-words", {"q": " ".join(rare)}),
-            ("quoted", {"q": f'"{frag}"'}),
-            ("1-char", {"q": rng.choice(frag)}),
-            ("filter", {"q": rng.choice(common_words), "category": rng.choice(categories)}),
-            ("newest", {"q": rng.choice(common_words), "sort": "newest"}),
+            ("title", {"q": p1.title}),
+            ("sentence", {"q": stretch(b2, 20, 60)}),
+            ("passage", {"q": stretch(b3, 200, 400)}),
+            ("paste-2000", {"q": stretch(b4, 1900, 2000)}),
+            ("fragment", {"q": f5}),
+            ("fragment-trad", {"q": s2t.convert(f6)}),
+            ("fragment-fullwidth", {"q": "".join(_FULL_WIDTH.get(c, c) for c in rng.choice(mixed))} if mixed else {"q": f7}),
+            ("rare-words", {"q": " ".join(sorted(words_of[p8.id], key=lambda w: (df[w], w))[:rng.randint(2, 3)])}),
+            ("quoted", {"q": f'"{f9}"'}),
+            ("1-char", {"q": rng.choice(f10)}),
+            ("filter", {"q": common(p11), "category": rng.choice(categories)}),
+            ("newest", {"q": common(p12), "sort": "newest"}),
         ]
     return mix
