@@ -350,18 +350,23 @@ def test_array_lists_read_back_what_whooshs_own_codec_does(sample_posts: Path, t
     assert arrays > 100 and with_values > 20, (arrays, with_values)
 
 
+@pytest.mark.parametrize("count", [300, 6_000])
 @pytest.mark.parametrize("top", [1, 200, 70_000, 5_000_000_000])
-def test_array_list_widths_and_fractional_weights(top: int) -> None:
-    """Gaps, weights and value sizes of every width round-trip through the array layout."""
-    from searchsvc.engine.codec.lists import decode_list, encode_list
+def test_array_list_widths_and_fractional_weights(top: int, count: int) -> None:
+    """Gaps, weights and value sizes of every width round-trip through the array layout; a
+    common term's documents and weights (8 KB or more) are stored without zlib."""
+    from searchsvc.engine.codec.lists import _LIST_HEAD, decode_list, encode_list
 
     rng = np.random.default_rng(top)
-    gaps = rng.integers(0, top + 1, size=300)
+    gaps = rng.integers(0, top + 1, size=count)
     gaps[0], gaps[-1] = 0, top
-    for weights in (rng.integers(0, 3, size=300).astype(np.float32), rng.random(300).astype(np.float32) * 7,
-                    np.full(300, 300.0, dtype=np.float32)):
-        sizes = rng.integers(0, min(top, 70_000) + 1, size=300)
-        sizes[-1] = min(top, 70_000)
+    for weights in (rng.integers(0, 3, size=count).astype(np.float32), rng.random(count).astype(np.float32) * 7,
+                    np.full(count, 300.0, dtype=np.float32)):
+        zipped = _LIST_HEAD.unpack_from(encode_list(gaps, weights, None, b"", 3))[5]
+        assert zipped == (count < 4_000), (count, top)  # 2 to 12 bytes a posting
+        largest = min(top, 70_000 if count < 1_000 else 300)  # value size widths on the short list
+        sizes = rng.integers(0, largest + 1, size=count)
+        sizes[-1] = largest
         blob = rng.integers(0, 256, size=int(sizes.sum()), dtype=np.uint8).tobytes()
         for with_values in (True, False):
             ids, back, found, data = decode_list(encode_list(gaps, weights, sizes if with_values else None,
