@@ -157,11 +157,12 @@ def test_quoted_phrase_is_found(ram_index: object) -> None:
 
 def test_unit_text_finds_a_phrase_exactly_where_its_units_are_consecutive() -> None:
     """count_phrase on unit texts (how a long phrase is confirmed on a post's stored text) counts
-    what consecutive positions of substring_units count, on random strings of CJK characters,
+    what consecutive positions of substring_units count, and PhraseCount.may_hold refuses no text
+    that holds it, on random strings of CJK characters,
     Latin letters, digits, spaces, punctuation and characters that normalization changes."""
     import random
 
-    from searchsvc.analysis.units import count_phrase, substring_units, unit_text
+    from searchsvc.analysis.units import PhraseCount, count_phrase, substring_units, unit_text
     from searchsvc.search.plan import substring_plan
 
     alphabet = list("数据库存储的是數") + list("ab1Z") + [" ", "，", "_", "-", "Ａ", "\u200b", "…"]
@@ -175,5 +176,6 @@ def test_unit_text_finds_a_phrase_exactly_where_its_units_are_consecutive() -> N
         units, phrase = [u for u, _, _ in substring_units(hay)], list(plan.units)
         expected = sum(units[i:i + len(phrase)] == phrase for i in range(len(units) - len(phrase) + 1))
         assert count_phrase(unit_text(hay), phrase) == expected, (hay, phrase)
+        assert PhraseCount(phrase).may_hold(hay) or not expected, (hay, phrase)  # its quick refusal never errs
         checked += 1
     assert checked > 15000

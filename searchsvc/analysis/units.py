@@ -75,20 +75,38 @@ def phrase_text(units: list[str] | tuple[str, ...]) -> str:
 
 
 def count_phrase(text: str, units: list[str] | tuple[str, ...]) -> int:
-    """How many times the phrase of `units` starts in the unit text `text` (overlaps counted, as
-    positions count them). At the phrase's edges a run of other letters must be a whole run of
-    the text, and a last unit of one CJK character must end a CJK run there (that is where
-    substring_units makes a character a unit of its own)."""
-    phrase = phrase_text(units)
-    if not phrase:
-        return 0
-    open_start = not CJK.match(units[0][0])
-    open_end = not CJK.match(units[-1][0]) or len(units[-1]) == 1
-    found = 0
-    at = text.find(phrase)
-    while at >= 0:
-        end = at + len(phrase)
-        if (not open_start or at == 0 or text[at - 1] == " ") and (not open_end or end == len(text) or text[end] == " "):
-            found += 1
-        at = text.find(phrase, at + 1)
-    return found
+    """How many times the phrase of `units` starts in the unit text `text` (PhraseCount)."""
+    return PhraseCount(units).count(text)
+
+
+class PhraseCount:
+    """A phrase of units, counted in unit texts (overlaps counted, as positions count them). At
+    the phrase's edges a run of other letters must be a whole run of the text, and a last unit of
+    one CJK character must end a CJK run there (that is where substring_units makes a character
+    a unit of its own). Made once for the many posts a phrase is confirmed on."""
+
+    def __init__(self, units: list[str] | tuple[str, ...]) -> None:
+        self.phrase = phrase_text(units)
+        self.open_start = bool(units) and not CJK.match(units[0][0])
+        self.open_end = bool(units) and (not CJK.match(units[-1][0]) or len(units[-1]) == 1)
+        # Each run of the phrase's unit text lies whole in a run of the post's, and a run of a
+        # unit text is a stretch of the normalized text it came from.
+        self.longest_run = max(self.phrase.split(" "), key=len) if self.phrase else ""
+
+    def may_hold(self, norm: str) -> bool:
+        """False when the normalized text cannot hold the phrase (before making its unit text)."""
+        return bool(self.phrase) and self.longest_run in norm
+
+    def count(self, text: str) -> int:
+        phrase = self.phrase
+        if not phrase:
+            return 0
+        found = 0
+        at = text.find(phrase)
+        while at >= 0:
+            end = at + len(phrase)
+            if ((not self.open_start or at == 0 or text[at - 1] == " ")
+                    and (not self.open_end or end == len(text) or text[end] == " ")):
+                found += 1
+            at = text.find(phrase, at + 1)
+        return found

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from searchsvc.analysis.normalize import normalize
-from searchsvc.analysis.units import count_phrase, unit_text
+from searchsvc.analysis.units import PhraseCount, unit_text
 from searchsvc.engine.codec.lists import read_postings, read_postings_in
 from searchsvc.engine.codec.positions import start_keys
 from searchsvc.engine.codec.terms import term_info
@@ -213,9 +213,10 @@ def _phrase_starts(reader: Any, fieldname: str, terms: list[bytes], infos: list[
 def _confirmed(sub: Any, stored: str, docs: np.ndarray, units: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The candidates whose stored text holds the phrase, and how many times."""
     keep, counts = [], []
+    phrase = PhraseCount(units)
     for d in docs.tolist():
-        text = sub.stored_fields(d).get(stored) or ""
-        found = count_phrase(unit_text(normalize(text)), units)
+        norm = normalize(sub.stored_fields(d).get(stored) or "")
+        found = phrase.count(unit_text(norm)) if phrase.may_hold(norm) else 0
         if found:
             keep.append(d)
             counts.append(found)
