@@ -76,6 +76,34 @@ def read_through(path: Path) -> None:
                     pass
 
 
+VERBATIM_CLASSES = ("fragment", "fragment-trad", "fragment-fullwidth", "quoted")
+
+
+def verbatim_first(index: SearchIndex, mix: list[tuple[str, dict[str, Any]]]) -> dict[str, float]:
+    """Per fragment class, the share of queries whose first hit holds the typed text verbatim
+    (after normalization, in its title or body): the tier's contract, hit@1 of the known-item
+    evaluation. Every fragment was drawn from a post, so some post holds it."""
+    from searchsvc.analysis.normalize import normalize
+    from searchsvc.analysis.units import PhraseCount, unit_text
+    from searchsvc.search.plan import substring_plan
+
+    held: dict[str, list[bool]] = defaultdict(list)
+    with index.searching() as (searcher, _):
+        for kind, params in mix:
+            if kind not in VERBATIM_CLASSES:
+                continue
+            plan = substring_plan(normalize(params["q"].strip('"')))  # as the engine matches it
+            hits = run_query(index, make_request({k: [v] for k, v in params.items()})).hits
+            if plan is None or not hits:
+                held[kind].append(False)
+                continue
+            phrase = PhraseCount(plan.units)
+            stored = searcher.document(id=hits[0].id) or {}
+            norms = [normalize(stored.get(f) or "") for f in ("title", "text")]
+            held[kind].append(any(phrase.count(unit_text(n)) and (not plan.char or plan.char in n) for n in norms))
+    return {kind: round(sum(v) / len(v), 3) for kind, v in held.items()}
+
+
 def first(mix: list[tuple[str, dict[str, Any]]], per_class: int) -> list[tuple[str, dict[str, Any]]]:
     """The first `per_class` queries of every class."""
     seen: dict[str, int] = defaultdict(int)
@@ -159,6 +187,7 @@ def main() -> None:
     read_through(index_dir)
     with SearchIndex(index_dir) as index:
         columns["ours"] = timed(warm, mix, lambda p: run_query(index, make_request({k: [v] for k, v in p.items()})))
+        verbatim = verbatim_first(index, mix)
     rss_in_process = current_rss_mb()
     if not args.no_fts5:
         fts_db = build_fts5(posts, CACHE / f"fts5-{args.posts_count}.db")
@@ -209,7 +238,8 @@ def main() -> None:
         line += f"{slowest:>14.1f}" if slowest is not None else ""
         rows[kind] = row
         print(line)
-    print(f"in-process RSS {rss_in_process} MB")
+    print(f"in-process RSS {rss_in_process} MB; first hit holds the typed text verbatim: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in verbatim.items()))
     if http_figures:
         w = http_figures.get("wrk4", {})
         print(f"http: wrk, 4 connections, the whole mix: {w.get('qps', 0):.1f} req/s, p50 {w.get('p50', 0)} ms, "
@@ -218,7 +248,8 @@ def main() -> None:
               f"first answer {http_figures['first_answer_s']} s")
     machine = machine_report(machine_before)
     print("saved", save(f"readers-{args.posts_count}", {"posts": args.posts_count, "classes": rows, "http": http_figures,
-                                                        "rss_in_process_mb": rss_in_process, "machine_ms": machine}))
+                                                        "rss_in_process_mb": rss_in_process, "verbatim_first": verbatim,
+                                                        "machine_ms": machine}))
 
 
 if __name__ == "__main__":

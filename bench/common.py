@@ -126,7 +126,7 @@ def save(name: str, data: dict[str, Any]) -> Path:
 
 _FULL_WIDTH = {c: chr(ord(c) + 0xFEE0) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
 _RUN = re.compile(r"[\u4e00-\u9fff]{12,}")
-_MIXED = re.compile(r"[\u4e00-\u9fff0-9A-Za-z]{6,12}")
+_MIXED = re.compile(r"(?<![0-9A-Za-z])[\u4e00-\u9fff0-9A-Za-z]{6,12}(?![0-9A-Za-z])")  # whole Latin and digit runs: the engine matches them whole
 READER_CLASSES = ("title", "sentence", "passage", "paste-2000", "fragment", "fragment-trad", "fragment-fullwidth",
                   "rare-words", "quoted", "1-char", "filter", "newest")
 
