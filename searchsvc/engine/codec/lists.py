@@ -200,7 +200,11 @@ def read_postings(reader: Any, fieldname: str, btext: bytes, with_values: bool =
         lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
         return np.array(ids, dtype=np.int64), np.array(weights, dtype=np.float64), (b"".join(values), lengths)
     offset, length = terminfo.extent()
-    buf = terms._postfile.get(offset, _extent_length(length))  # the whole list in one read
+    if with_values:
+        buf = terms._postfile.get(offset, _extent_length(length))  # the whole list in one read
+    else:  # only its documents and weights: a body's positions are most of its bytes
+        head = terms._postfile.get(offset, _LIST_HEAD.size)
+        buf = head + terms._postfile.get(offset + _LIST_HEAD.size, _LIST_HEAD.unpack(head)[6])
     ids, weights, sizes, blob = decode_list(buf, with_values)
     if not with_values:
         return ids, weights, (b"", np.zeros(0, dtype=np.int64))
