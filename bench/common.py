@@ -162,30 +162,37 @@ def reader_mix(posts: Path, per_class: int = 20, seed: int = 5) -> list[tuple[st
 
     long_posts = [p for p in sample if len(p.body) > 2200]
 
-    def draw() -> tuple[Any, str, str]:  # a post, its body on one line, a fragment of it
-        post = rng.choice(long_posts)
-        return post, " ".join(post.body.split()), stretch(rng.choice(_RUN.findall(post.body) or [post.title]), 6, 12)
+    def post() -> Any:
+        return rng.choice(long_posts)
 
-    def common(post: Any) -> str:
-        return rng.choice(sorted(words_of[post.id], key=lambda w: -df[w])[:30])
+    def body() -> str:
+        return " ".join(post().body.split())
+
+    def fragment() -> str:
+        p = post()
+        return stretch(rng.choice(_RUN.findall(p.body) or [p.title]), 6, 12)
+
+    def common(p: Any) -> str:
+        return rng.choice(sorted(words_of[p.id], key=lambda w: -df[w])[:30])
+
+    def rare(p: Any) -> str:
+        return " ".join(sorted(words_of[p.id], key=lambda w: (df[w], w))[:rng.randint(2, 3)])
 
     mix: list[tuple[str, dict[str, Any]]] = []
     for _ in range(per_class):
-        (p1, _, _), (_, b2, _), (_, b3, _), (_, b4, _) = draw(), draw(), draw(), draw()
-        (_, _, f5), (_, _, f6), (_, _, f7), (p8, _, _), (_, _, f9), (_, _, f10) = (draw() for _ in range(6))
-        p11, p12 = draw()[0], draw()[0]
         mix += [
-            ("title", {"q": p1.title}),
-            ("sentence", {"q": stretch(b2, 20, 60)}),
-            ("passage", {"q": stretch(b3, 200, 400)}),
-            ("paste-2000", {"q": stretch(b4, 1900, 2000)}),
-            ("fragment", {"q": f5}),
-            ("fragment-trad", {"q": s2t.convert(f6)}),
-            ("fragment-fullwidth", {"q": "".join(_FULL_WIDTH.get(c, c) for c in rng.choice(mixed))} if mixed else {"q": f7}),
-            ("rare-words", {"q": " ".join(sorted(words_of[p8.id], key=lambda w: (df[w], w))[:rng.randint(2, 3)])}),
-            ("quoted", {"q": f'"{f9}"'}),
-            ("1-char", {"q": rng.choice(f10)}),
-            ("filter", {"q": common(p11), "category": rng.choice(categories)}),
-            ("newest", {"q": common(p12), "sort": "newest"}),
+            ("title", {"q": post().title}),
+            ("sentence", {"q": stretch(body(), 20, 60)}),
+            ("passage", {"q": stretch(body(), 200, 400)}),
+            ("paste-2000", {"q": stretch(body(), 1900, 2000)}),
+            ("fragment", {"q": fragment()}),
+            ("fragment-trad", {"q": s2t.convert(fragment())}),
+            ("fragment-fullwidth", {"q": "".join(_FULL_WIDTH.get(c, c) for c in rng.choice(mixed))} if mixed
+             else {"q": fragment()}),
+            ("rare-words", {"q": rare(post())}),
+            ("quoted", {"q": f'"{fragment()}"'}),
+            ("1-char", {"q": rng.choice(fragment())}),
+            ("filter", {"q": common(post()), "category": rng.choice(categories)}),
+            ("newest", {"q": common(post()), "sort": "newest"}),
         ]
     return mix

@@ -217,7 +217,9 @@ def read_postings_in(reader: Any, fieldname: str, btext: bytes, terminfo: Any,
     their values end to end and each value's size. Reads the list's documents and value sizes,
     then only the stretch of values they span: a common bigram's positions run to megabytes at
     100,000 posts, where a phrase narrowed to a few documents needs a few hundred bytes."""
-    if terminfo.is_inlined() or not len(wanted):
+    if not len(wanted):
+        return np.zeros(0, dtype=np.int64), b"", np.zeros(0, dtype=np.int64)
+    if terminfo.is_inlined():
         docs, _, (blob, sizes) = read_postings(reader, fieldname, btext, True, terminfo)
         keep = _in_sorted(wanted, docs)
         values, picked = take_values(np.frombuffer(blob, dtype=np.uint8), sizes, keep)

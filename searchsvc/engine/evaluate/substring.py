@@ -102,6 +102,7 @@ def substring_holds(q: Substring, searcher: Any, within: np.ndarray,
 
 def _segment_holds(sub: Any, fieldname: str, field: Any, units: list[str], local: np.ndarray,
                    defer: bool) -> tuple[np.ndarray, np.ndarray]:
+    """substring_holds in one segment, over `local` (its sorted local numbers)."""
     empty = np.zeros(0, dtype=np.int64)
     stored = STORED_TEXT.get(fieldname, "")
     if stored and len(local) <= DIRECT:
@@ -119,9 +120,9 @@ def _segment_holds(sub: Any, fieldname: str, field: Any, units: list[str], local
     docs = _runs(starts >> 32)[0]
     if complete and len(picked) == len(units):
         return docs, empty
-    if len(docs) <= CONFIRM:
+    if stored and len(docs) <= CONFIRM:
         return _confirmed(sub, stored, docs, units)[0], empty
-    if defer:
+    if stored and defer:
         return empty, docs
     starts = _rest_exactly(reader, fieldname, field, units, picked, starts)
     return (_runs(starts >> 32)[0] if starts is not None else empty), empty
