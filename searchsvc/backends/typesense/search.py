@@ -230,14 +230,18 @@ class TypesenseSearch:
         if len(plan.tiers) == 1:
             result = self._search([{**plan.params, "q": plan.tiers[0], "page": request.page, "per_page": per_page}])[0]
             return result["hits"], result["found"], _facets([result])
-        counts = self._search([{**plan.params, "q": q, "per_page": 0} for q in plan.tiers])
+        # The first page (what readers ask) comes with the counts: each tier's first hits
+        # cover it, so one round trip instead of two (at 2k posts 86% of a query was the node's).
+        first = start == 0
+        counts = self._search([{**plan.params, "q": q, "per_page": per_page if first else 0} for q in plan.tiers])
         hits: list[dict[str, Any]] = []
         offset = 0
         for q, counted in zip(plan.tiers, counts):
             found = counted["found"]
             lo, hi = max(start - offset, 0), min(start + per_page - offset, found)
             if lo < hi:
-                hits += self._slice({**plan.params, "q": q, "facet_by": ""}, lo, hi - lo, per_page)
+                hits += counted["hits"][lo:hi] if first else self._slice({**plan.params, "q": q, "facet_by": ""},
+                                                                          lo, hi - lo, per_page)
             offset += found
         return hits, offset, _facets(counts)
 
