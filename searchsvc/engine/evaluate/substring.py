@@ -109,10 +109,10 @@ def _segment_holds(sub: Any, fieldname: str, field: Any, units: list[str], local
         return _confirmed(sub, stored, local, units)[0], empty
     reader = sub.reader()
     picked = _sampled(len(units))
-    terms = [field.to_bytes(units[i]) for i in picked]
-    infos = [term_info(reader, fieldname, t) for t in terms]
-    if not terms or any(info is None for info in infos):
+    looked_up = _terms(reader, fieldname, field, units, picked)
+    if looked_up is None:
         return empty, empty
+    terms, infos = looked_up
     starts, complete = _phrase_starts(reader, fieldname, terms, infos, picked, local, FEW if stored else 0,
                                       DEFER if stored and defer else 0)
     if starts is None or not len(starts):
@@ -124,8 +124,16 @@ def _segment_holds(sub: Any, fieldname: str, field: Any, units: list[str], local
         return _confirmed(sub, stored, docs, units)[0], empty
     if stored and defer:
         return empty, docs
-    starts = _rest_exactly(reader, fieldname, field, units, picked, starts)
+    starts = _rest_exactly(reader, fieldname, field, units, picked, starts, docs)
     return (_runs(starts >> 32)[0] if starts is not None else empty), empty
+
+
+def _terms(reader: Any, fieldname: str, field: Any, units: list[str],
+           indices: list[int]) -> tuple[list[bytes], list[Any]] | None:
+    """The units at `indices` as terms of the field, and their term infos; None when one is absent."""
+    terms = [field.to_bytes(units[i]) for i in indices]
+    infos = [term_info(reader, fieldname, t) for t in terms]
+    return None if not terms or any(info is None for info in infos) else (terms, infos)
 
 
 def _local(within: np.ndarray | None, offset: int, sub: Any) -> np.ndarray | None:
@@ -145,10 +153,10 @@ def _segment_matches(sub: Any, fieldname: str, field: Any, units: list[str], loc
         return None
     reader = sub.reader()
     picked = _sampled(len(units))
-    terms = [field.to_bytes(units[i]) for i in picked]
-    infos = [term_info(reader, fieldname, t) for t in terms]
-    if not terms or any(info is None for info in infos):
+    looked_up = _terms(reader, fieldname, field, units, picked)
+    if looked_up is None:
         return None
+    terms, infos = looked_up
     dfs = [info.doc_frequency() for info in infos]
     rarest = terms[dfs.index(min(dfs))]  # the first of the rarest, as _SubstringMatcher picks
     stored = STORED_TEXT.get(fieldname, "")
@@ -158,7 +166,7 @@ def _segment_matches(sub: Any, fieldname: str, field: Any, units: list[str], loc
     docs, counts = _runs(starts >> 32)
     if complete and len(picked) < len(units):
         if len(docs) > CONFIRM:  # too many candidates to read: the rest of the units by their positions, exactly
-            starts = _rest_exactly(reader, fieldname, field, units, picked, starts)
+            starts = _rest_exactly(reader, fieldname, field, units, picked, starts, docs)
             if starts is None:
                 return None
             docs, counts = _runs(starts >> 32)
@@ -172,15 +180,14 @@ def _segment_matches(sub: Any, fieldname: str, field: Any, units: list[str], loc
 
 
 def _rest_exactly(reader: Any, fieldname: str, field: Any, units: list[str], picked: list[int],
-                  starts: np.ndarray) -> np.ndarray | None:
-    """`starts` (a long phrase's, by its sampled units) less those where the rest of its units are
-    not in place, by their positions; None when none are left."""
+                  starts: np.ndarray, docs: np.ndarray) -> np.ndarray | None:
+    """`starts` (a long phrase's, by its sampled units, in `docs`) less those where the rest of its
+    units are not in place, by their positions; None when none are left."""
     rest = sorted(set(range(len(units))) - set(picked))
-    rest_terms = [field.to_bytes(units[i]) for i in rest]
-    rest_infos = [term_info(reader, fieldname, t) for t in rest_terms]
-    if any(info is None for info in rest_infos):
+    looked_up = _terms(reader, fieldname, field, units, rest)
+    if looked_up is None:
         return None
-    more, _ = _phrase_starts(reader, fieldname, rest_terms, rest_infos, rest, _runs(starts >> 32)[0], 0)
+    more, _ = _phrase_starts(reader, fieldname, *looked_up, rest, docs, 0)
     if more is None or not len(starts := _sorted_intersection(starts, more)):
         return None
     return starts
