@@ -27,6 +27,12 @@ DEFAULT_INDEX = "index"
 SHOWN_PER_WARNING = 3
 
 
+def index_option(help: str) -> Any:
+    """--index (env SEARCHSVC_INDEX), the index folder, as `index_dir`."""
+    return click.option("--index", "index_dir", envvar="SEARCHSVC_INDEX", default=DEFAULT_INDEX, show_default=True,
+                        type=click.Path(file_okay=False, path_type=Path), help=help)
+
+
 def backend_options(f: Any) -> Any:
     """--index, or --backend typesense and its cluster: passed on as one BackendConfig, `backend`."""
     @functools.wraps(f)
@@ -36,9 +42,7 @@ def backend_options(f: Any) -> Any:
         return f(backend=dataclasses.replace(config, synonyms=synonyms), **kwargs)
 
     options = [
-        click.option("--index", "index_dir", envvar="SEARCHSVC_INDEX", default=DEFAULT_INDEX, show_default=True,
-                     type=click.Path(file_okay=False, path_type=Path),
-                     help="Index directory (env SEARCHSVC_INDEX); with Typesense, where the reindex lock lives."),
+        index_option("Index directory (env SEARCHSVC_INDEX); with Typesense, where the reindex lock lives."),
         click.option("--backend", "backend_kind", envvar="SEARCHSVC_BACKEND", default="whoosh", show_default=True,
                      type=click.Choice(BACKENDS), help="Whoosh in this process, or a Typesense cluster."),
         click.option("--typesense-nodes", "nodes", envvar="SEARCHSVC_TYPESENSE_NODES",

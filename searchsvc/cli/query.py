@@ -10,9 +10,10 @@ import click
 
 from searchsvc.backends.base import BackendUnavailable, Searcher
 from searchsvc.backends.config import BackendConfig
-from searchsvc.cli.options import DEFAULT_INDEX, backend_options, open_or_fail
+from searchsvc.cli.options import backend_options, index_option, open_or_fail
 from searchsvc.search.model import SearchRequest, make_request
 from searchsvc.search.parse import QueryError
+from searchsvc.stats.log import log_path
 from searchsvc.stats.report import read_report, report_json, report_lines
 
 
@@ -69,8 +70,7 @@ def _terminal_marks(snippet_html: str) -> str:
 
 
 @click.command()
-@click.option("--index", "index_dir", envvar="SEARCHSVC_INDEX", default=DEFAULT_INDEX, show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Index directory; the log is beside it.")
+@index_option("Index directory; the log is beside it.")
 @click.option("--stats", "stats_path", envvar="SEARCHSVC_STATS", type=click.Path(dir_okay=False, path_type=Path),
               help="The query log  [default: INDEX/stats.sqlite]")
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 3660), help="Days to report, today included.")
@@ -78,7 +78,7 @@ def _terminal_marks(snippet_html: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def stats(index_dir: Path, stats_path: Path | None, days: int, limit: int, as_json: bool) -> None:
     """What readers searched: searches per day, top and zero-result queries, click-through."""
-    path = stats_path or index_dir / "stats.sqlite"
+    path = log_path(index_dir, stats_path)
     if not path.exists():
         raise click.ClickException(f"No query log at {path}: `searchsvc serve` writes it as readers search.")
     report = read_report(path, days=days, limit=limit)

@@ -52,6 +52,12 @@ MAX_QUEUED = 10_000  # entries waiting for the writer; beyond this a search goes
 MAX_SESSION_CHARS = 64
 DEFAULT_DAYS = 90
 PRUNE_SECONDS = 6 * 3600.0
+LOG_NAME = "stats.sqlite"  # the query log's file in the index folder, unless given a path
+
+
+def log_path(index_dir: Path, given: Path | str | None = None) -> Path:
+    """Where the query log is: the path given, else LOG_NAME beside the index."""
+    return Path(given) if given else Path(index_dir) / LOG_NAME
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, redirect, render_template, request, url_for
 
 from searchsvc.search.model import SearchResult
-from searchsvc.stats.log import MAX_SESSION_CHARS, Click, QueryLog, Search
+from searchsvc.stats.log import MAX_SESSION_CHARS, Click, QueryLog, Search, log_path
 from searchsvc.stats.report import MAX_LIMIT, Blocklist, QueryCount, chart_bars, popular, read_report
 from searchsvc.web.errors import error_response
 
@@ -30,8 +30,7 @@ def init_app(app: Flask) -> None:
     if stats is not False:
         backend = app.config["BACKEND"]
         index_dir = Path(backend.index_dir if backend else app.config["INDEX_DIR"])
-        app.extensions[QUERY_LOG] = QueryLog(Path(stats) if stats else index_dir / "stats.sqlite",
-                                             days=app.config["STATS_DAYS"])
+        app.extensions[QUERY_LOG] = QueryLog(log_path(index_dir, stats), days=app.config["STATS_DAYS"])
     else:
         app.extensions[QUERY_LOG] = None
     blocklist = app.config["POPULAR_BLOCKLIST"]
